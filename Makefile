@@ -1,0 +1,27 @@
+# Set-up and the two jobs of the README. `make demo` and `make test` each install what they need.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+DATA   ?= ../shared/cms
+OUT    ?= out
+
+.PHONY: demo test bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $@
+
+demo: $(BIN)/.installed
+	mkdir -p $(OUT)
+	rm -f $(OUT)/hhkb.sqlite3
+	HHKB_DATABASE_URL=sqlite:///$(abspath $(OUT))/hhkb.sqlite3 .ci/demo $(DATA) $(OUT)
+
+test: $(BIN)/.installed
+	.ci/test
+
+bench: $(BIN)/.installed
+	for b in bench/bench_*.py; do $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) $(OUT)

@@ -1,0 +1,142 @@
+"""Tables of the knowledge base.
+
+The schema is made only by the Alembic migrations in ``kb/migrations``; these classes describe it
+for queries, and ``tests/test_database.py`` checks that the two agree on both databases.
+
+Time is kept on two axes:
+
+* effective time: when a state applies in the world (``effective_from`` inclusive,
+  ``effective_to`` exclusive; ``None`` = open);
+* knowledge time: when CMS's files said so (``known_from`` inclusive, ``known_to`` exclusive).
+
+A version whose end was learnt later than the version itself (a later release closes it) keeps the
+day that end became known in ``effective_to_known_from``, so "as known on K" can ignore an end that
+was not yet published on K. Nothing is overwritten: a correction supersedes a version by setting its
+``known_to`` and adding a new version.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+class ExactDecimal(TypeDecorator):
+    """A ``Decimal`` stored exactly on every database.
+
+    PostgreSQL keeps ``NUMERIC`` exactly; SQLite has no decimal type and SQLAlchemy would round
+    through ``float``, so there the value is kept as its text.
+    """
+
+    impl = sa.Numeric
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect):
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(sa.String(40))
+        return dialect.type_descriptor(sa.Numeric(asdecimal=True))
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if not isinstance(value, Decimal):
+            raise TypeError(f"expected Decimal, got {type(value).__name__}")
+        return str(value) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return Decimal(value) if not isinstance(value, Decimal) else value
+
+
+def decimal_field(**kwargs) -> Decimal:
+    return Field(sa_type=ExactDecimal, **kwargs)
+
+
+class Release(SQLModel, table=True):
+    """One loaded source file, with its provenance (the knowledge time is ``published_date``)."""
+
+    __tablename__ = "release"
+    __table_args__ = (sa.UniqueConstraint("source", "sha256", name="uq_release_source_sha256"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=40, index=True)
+    label: str = Field(max_length=80)
+    file_format: str = Field(max_length=20)
+    file_name: str = Field(max_length=400)
+    member: str | None = Field(default=None, max_length=400)
+    sha256: str = Field(max_length=64)
+    size: int
+    effective_date: date
+    effective_date_basis: str = Field(max_length=400)
+    published_date: date
+    published_date_basis: str = Field(max_length=400)
+    loader_version: str = Field(max_length=40)
+    loaded_at: datetime
+    record_count: int
+
+
+class HcpcsCode(SQLModel, table=True):
+    """The stable identity of one HCPCS Level II procedure or modifier code."""
+
+    __tablename__ = "hcpcs_code"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=5, unique=True)
+    kind: str = Field(max_length=10)
+
+
+class HcpcsVersion(SQLModel, table=True):
+    """One distinct state of a code, with its effective interval and its knowledge interval."""
+
+    __tablename__ = "hcpcs_version"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code_id: int = Field(foreign_key="hcpcs_code.id", index=True)
+    effective_from: date
+    effective_to: date | None = None
+    effective_to_known_from: date | None = None
+    known_from: date
+    known_to: date | None = None
+    first_release_id: int = Field(foreign_key="release.id")
+    action_code: str = Field(max_length=1)
+    action_effective_date: date | None = None
+    long_description: str = Field(sa_type=sa.Text)
+    short_description: str = Field(max_length=40)
+    pricing_indicators: str = Field(max_length=20)
+    multiple_pricing_indicator: str = Field(max_length=1)
+    coverage_issues_refs: str = Field(max_length=30)
+    carriers_manual_refs: str = Field(max_length=40)
+    statute: str = Field(max_length=10)
+    lab_certifications: str = Field(max_length=40)
+    cross_references: str = Field(max_length=40)
+    coverage_code: str = Field(max_length=1)
+    asc_group: str = Field(max_length=2)
+    asc_effective_date: date | None = None
+    opps_group: str = Field(max_length=3)
+    opps_payment_indicator: str = Field(max_length=1)
+    opps_effective_date: date | None = None
+    processing_note: str = Field(max_length=4)
+    betos: str = Field(max_length=3)
+    type_of_service: str = Field(max_length=10)
+    anesthesia_base_units: str = Field(max_length=3)
+    added_date: date | None = None
+    termination_date: date | None = None
+
+
+class HcpcsListing(SQLModel, table=True):
+    """What one release listed for one code: the version it showed and the action it gave."""
+
+    __tablename__ = "hcpcs_listing"
+
+    release_id: int = Field(foreign_key="release.id", primary_key=True)
+    code_id: int = Field(foreign_key="hcpcs_code.id", primary_key=True)
+    version_id: int = Field(foreign_key="hcpcs_version.id", index=True)
+    action_code: str = Field(max_length=1)
+    action_effective_date: date | None = None
+    sequence_number: int
+    source_line: int

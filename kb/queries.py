@@ -1,0 +1,229 @@
+"""Read-only questions to the knowledge base, answered as plain frozen records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from kb.models import HcpcsCode, HcpcsListing, HcpcsVersion, Release
+from kb.store import LIST_SEPARATOR
+from loaders.hcpcs_record import STATE_FIELDS
+
+_LIST_FIELDS = {
+    "pricing_indicators",
+    "coverage_issues_refs",
+    "carriers_manual_refs",
+    "lab_certifications",
+    "cross_references",
+    "type_of_service",
+}
+
+
+@dataclass(frozen=True)
+class ReleaseInfo:
+    id: int
+    source: str
+    label: str
+    file_name: str
+    member: str | None
+    effective_date: date
+    effective_date_basis: str
+    published_date: date
+    published_date_basis: str
+    record_count: int
+    sha256: str
+
+
+def releases(session: Session, source: str | None = None) -> list[ReleaseInfo]:
+    query = sa.select(Release).order_by(Release.source, Release.effective_date, Release.published_date, Release.id)
+    if source:
+        query = query.where(Release.source == source)
+    return [
+        ReleaseInfo(
+            id=r.id,
+            source=r.source,
+            label=r.label,
+            file_name=r.file_name,
+            member=r.member,
+            effective_date=r.effective_date,
+            effective_date_basis=r.effective_date_basis,
+            published_date=r.published_date,
+            published_date_basis=r.published_date_basis,
+            record_count=r.record_count,
+            sha256=r.sha256,
+        )
+        for r in session.exec(query).scalars()
+    ]
+
+
+@dataclass(frozen=True)
+class Listing:
+    """What one release said about a code."""
+
+    release_label: str
+    release_effective_date: date
+    published_date: date
+    action_code: str
+    action_effective_date: date | None
+    version_number: int
+
+
+@dataclass(frozen=True)
+class CodeVersion:
+    number: int  # 1 for the earliest version of the code
+    effective_from: date
+    effective_to: date | None  # exclusive
+    effective_to_known_from: date | None
+    known_from: date
+    known_to: date | None  # exclusive
+    first_release: str
+    last_release: str
+    action_code: str
+    action_effective_date: date | None
+    fields: dict  # STATE_FIELDS -> value (tuples for repeated fields)
+
+    def in_force(self, on: date, known_on: date) -> bool:
+        """Whether this version applied on ``on`` as CMS's files said on ``known_on``."""
+        if not (self.known_from <= known_on and (self.known_to is None or known_on < self.known_to)):
+            return False
+        if on < self.effective_from:
+            return False
+        end_known = self.effective_to is not None and (
+            self.effective_to_known_from is None or self.effective_to_known_from <= known_on
+        )
+        return not end_known or on < self.effective_to
+
+
+@dataclass(frozen=True)
+class CodeHistory:
+    code: str
+    kind: str
+    versions: tuple[CodeVersion, ...]
+    listings: tuple[Listing, ...]
+
+    def version_on(self, on: date, *, known_on: date | None = None) -> CodeVersion | None:
+        known_on = known_on or date.max
+        matching = [v for v in self.versions if v.in_force(on, known_on)]
+        return max(matching, key=lambda v: (v.effective_from, v.known_from), default=None)
+
+    def explain(self, on: date, *, known_on: date | None = None) -> str:
+        """One sentence on the code's standing on a date, as known on a date."""
+        version = self.version_on(on, known_on=known_on)
+        known = f" as CMS's files said on {known_on}" if known_on else ""
+        if version is not None:
+            return f"{self.code} was in effect on {on}{known}: version {version.number}"
+        visible = [v for v in self.versions if v.known_from <= (known_on or date.max)]
+        if not visible:
+            return f"{self.code}: no loaded release had been published by {known_on}"
+        ended = [v for v in visible if v.fields["termination_date"] and v.fields["termination_date"] < on]
+        if ended:
+            last = max(ended, key=lambda v: v.fields["termination_date"])
+            return f"{self.code} was not in effect on {on}{known}: terminated {last.fields['termination_date']}"
+        first = min(visible, key=lambda v: v.effective_from)
+        added = first.fields["added_date"]
+        if on < first.effective_from and added and added <= on:
+            return (
+                f"{self.code} existed on {on} (added {added}), but the loaded releases show its state "
+                f"only from {first.effective_from}"
+            )
+        if on < first.effective_from:
+            return f"{self.code} was not yet in effect on {on}{known}: it starts {first.effective_from}"
+        return f"{self.code} was not in effect on {on}{known}"
+
+
+def code_history(session: Session, code: str) -> CodeHistory | None:
+    code = code.strip().upper()
+    identity = session.exec(sa.select(HcpcsCode).where(HcpcsCode.code == code)).scalar_one_or_none()
+    if identity is None:
+        return None
+    version_rows = session.exec(
+        sa.select(HcpcsVersion)
+        .where(HcpcsVersion.code_id == identity.id)
+        .order_by(HcpcsVersion.effective_from, HcpcsVersion.known_from, HcpcsVersion.id)
+    ).scalars().all()
+    number = {row.id: n for n, row in enumerate(version_rows, start=1)}
+    listing_rows = session.execute(
+        sa.select(HcpcsListing, Release)
+        .join(Release, Release.id == HcpcsListing.release_id)
+        .where(HcpcsListing.code_id == identity.id)
+        .order_by(Release.effective_date, Release.published_date, Release.id)
+    ).all()
+    labels = {}
+    for listing, release in listing_rows:
+        labels.setdefault(listing.version_id, []).append(release.label)
+    release_labels = dict(session.execute(sa.select(Release.id, Release.label)).all())
+    versions = tuple(
+        CodeVersion(
+            number=number[row.id],
+            effective_from=row.effective_from,
+            effective_to=row.effective_to,
+            effective_to_known_from=row.effective_to_known_from,
+            known_from=row.known_from,
+            known_to=row.known_to,
+            first_release=release_labels[row.first_release_id],
+            last_release=(labels.get(row.id) or [release_labels[row.first_release_id]])[-1],
+            action_code=row.action_code,
+            action_effective_date=row.action_effective_date,
+            fields={name: _field_value(name, getattr(row, name)) for name in STATE_FIELDS},
+        )
+        for row in version_rows
+    )
+    listings = tuple(
+        Listing(
+            release_label=release.label,
+            release_effective_date=release.effective_date,
+            published_date=release.published_date,
+            action_code=listing.action_code,
+            action_effective_date=listing.action_effective_date,
+            version_number=number[listing.version_id],
+        )
+        for listing, release in listing_rows
+    )
+    return CodeHistory(code=identity.code, kind=identity.kind, versions=versions, listings=listings)
+
+
+def _field_value(name: str, value):
+    if name in _LIST_FIELDS:
+        return tuple(value.split(LIST_SEPARATOR)) if value else ()
+    return value
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    code: str
+    short_description: str
+    long_description: str
+    effective_from: date
+    termination_date: date | None
+
+
+def search_codes(session: Session, text: str, *, limit: int = 50) -> list[SearchHit]:
+    """Codes whose latest known description contains every word of ``text`` (any case)."""
+    words = [w for w in text.lower().split() if w]
+    version = HcpcsVersion.__table__
+    latest = (
+        sa.select(version.c.code_id, sa.func.max(version.c.effective_from).label("effective_from"))
+        .where(version.c.known_to.is_(None))
+        .group_by(version.c.code_id)
+        .subquery()
+    )
+    query = (
+        sa.select(HcpcsCode.code, version.c.short_description, version.c.long_description,
+                  version.c.effective_from, version.c.termination_date)
+        .join(version, version.c.code_id == HcpcsCode.id)
+        .join(latest, sa.and_(latest.c.code_id == version.c.code_id, latest.c.effective_from == version.c.effective_from))
+        .where(version.c.known_to.is_(None))
+        .order_by(HcpcsCode.code)
+        .limit(limit)
+    )
+    for word in words:
+        pattern = f"%{word}%"
+        query = query.where(
+            sa.or_(sa.func.lower(version.c.long_description).like(pattern),
+                   sa.func.lower(version.c.short_description).like(pattern),
+                   sa.func.lower(HcpcsCode.code).like(pattern))
+        )
+    return [SearchHit(*row) for row in session.execute(query).all()]

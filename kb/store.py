@@ -1,0 +1,322 @@
+"""Writing parsed releases into the knowledge base: one release, one transaction.
+
+A loader parses a file into frozen records; this module records the file as a ``release`` row with
+its provenance and turns the records into versions. Every ``store_*`` function works inside the
+session it is handed and never commits: the caller's transaction (``kb.database.transaction``)
+commits the whole file or nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from kb.models import HcpcsCode, HcpcsListing, HcpcsVersion, Release
+from loaders.errors import LoadError
+from loaders.hcpcs_record import STATE_FIELDS, HcpcsRecord
+
+LOADER_VERSION = "1"
+
+#: How a tuple field is kept in one text column.
+LIST_SEPARATOR = "|"
+
+#: Actions that do not change what a code means, so its state holds since it was added.
+_STATE_SINCE_ADDED = {"A", "D"}
+
+
+@dataclass(frozen=True)
+class FileIdentity:
+    """What identifies a file's content: its name, sha256 and size."""
+
+    name: str
+    sha256: str
+    size: int
+
+    @classmethod
+    def of(cls, path: str | Path) -> FileIdentity:
+        path = Path(path)
+        digest = hashlib.sha256()
+        size = 0
+        with path.open("rb") as stream:
+            for block in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(block)
+                size += len(block)
+        return cls(name=path.name, sha256=digest.hexdigest(), size=size)
+
+
+@dataclass(frozen=True)
+class StoreSummary:
+    """What storing one file did."""
+
+    release: Release
+    already_loaded: bool
+    records: int = 0
+    new_codes: int = 0
+    new_versions: int = 0
+    closed_versions: int = 0
+    superseded_versions: int = 0
+
+    def describe(self) -> str:
+        r = self.release
+        if self.already_loaded:
+            return f"{r.file_name}: already loaded as release {r.id} ({r.source} {r.label}); nothing changed"
+        return (
+            f"{r.file_name}: release {r.id} ({r.source} {r.label}, effective {r.effective_date}, "
+            f"published {r.published_date}): {self.records} records, {self.new_codes} new codes, "
+            f"{self.new_versions} new versions, {self.closed_versions} versions ended"
+            + (f", {self.superseded_versions} superseded" if self.superseded_versions else "")
+        )
+
+
+def find_release(session: Session, source: str, sha256: str) -> Release | None:
+    return session.exec(
+        sa.select(Release).where(Release.source == source, Release.sha256 == sha256)
+    ).scalar_one_or_none()
+
+
+def add_release(
+    session: Session,
+    *,
+    source: str,
+    label: str,
+    file_format: str,
+    identity: FileIdentity,
+    member: str | None,
+    effective_date: date,
+    effective_date_basis: str,
+    published_date: date | None,
+    published_date_basis: str,
+    record_count: int,
+) -> Release:
+    """Insert the release row for a file (the caller has checked it is not loaded yet)."""
+    if published_date is None:
+        published_date = date.today()
+        published_date_basis = "not stated in the file: the day it was loaded"
+    release = Release(
+        source=source,
+        label=label,
+        file_format=file_format,
+        file_name=identity.name,
+        member=member,
+        sha256=identity.sha256,
+        size=identity.size,
+        effective_date=effective_date,
+        effective_date_basis=effective_date_basis,
+        published_date=published_date,
+        published_date_basis=published_date_basis,
+        loader_version=LOADER_VERSION,
+        loaded_at=datetime.now(timezone.utc),
+        record_count=record_count,
+    )
+    session.add(release)
+    session.flush()
+    return release
+
+
+def _column_value(value):
+    return LIST_SEPARATOR.join(value) if isinstance(value, tuple) else value
+
+
+def version_columns(record: HcpcsRecord) -> dict:
+    """The state of a record as ``hcpcs_version`` columns."""
+    return {name: _column_value(getattr(record, name)) for name in STATE_FIELDS}
+
+
+def _first_effective_from(record: HcpcsRecord, release_effective: date) -> date:
+    """When the state a release shows for a code it has not listed before began to apply.
+
+    An add or a discontinuation does not change what the code means, so the state holds since the
+    code was added; for any other action the state holds since that action took effect.
+    """
+    if record.action_code in _STATE_SINCE_ADDED and record.added_date:
+        return record.added_date
+    return record.action_effective_date or record.added_date or release_effective
+
+
+def _day_after(day: date | None) -> date | None:
+    return day + timedelta(days=1) if day else None
+
+
+def store_hcpcs_release(session: Session, parsed, identity: FileIdentity) -> StoreSummary:
+    """Record an HCPCS release (``loaders.hcpcs.HcpcsRelease``) and the versions it implies.
+
+    Releases of one source are applied in effective-date order: a state that differs from a code's
+    current version starts a new version on the record's action effective date (or the release's
+    effective date) and ends the current one there; the end is known from the release's
+    publication date. A file with the same effective date as the latest loaded one (a re-issue)
+    supersedes the differing versions in knowledge time instead.
+    """
+    existing = find_release(session, "hcpcs", identity.sha256)
+    if existing is not None:
+        return StoreSummary(release=existing, already_loaded=True)
+
+    latest = session.exec(
+        sa.select(Release)
+        .where(Release.source == "hcpcs")
+        .order_by(Release.effective_date.desc(), Release.published_date.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    if latest is not None and parsed.effective_date < latest.effective_date:
+        raise LoadError(
+            parsed.path,
+            f"effective {parsed.effective_date} is earlier than the loaded HCPCS release "
+            f"{latest.label!r} (effective {latest.effective_date}); load releases in effective-date order "
+            "(into a fresh database if needed)",
+            field="effective date",
+        )
+
+    release = add_release(
+        session,
+        source="hcpcs",
+        label=parsed.label,
+        file_format=parsed.file_format,
+        identity=identity,
+        member=parsed.member,
+        effective_date=parsed.effective_date,
+        effective_date_basis=parsed.effective_date_basis,
+        published_date=parsed.published_date,
+        published_date_basis=parsed.published_date_basis,
+        record_count=len(parsed.records),
+    )
+    known = release.published_date
+
+    seen: dict[str, int] = {}
+    for record in parsed.records:
+        if record.code in seen:
+            raise LoadError(
+                parsed.path,
+                f"code {record.code} is listed twice (first at line {seen[record.code]})",
+                line=record.source_line,
+                field="code",
+            )
+        seen[record.code] = record.source_line
+
+    code_ids = dict(session.execute(sa.select(HcpcsCode.code, HcpcsCode.id)).all())
+    new_codes = [
+        {"code": r.code, "kind": r.kind} for r in parsed.records if r.code not in code_ids
+    ]
+    if new_codes:
+        session.execute(sa.insert(HcpcsCode), new_codes)
+        code_ids = dict(session.execute(sa.select(HcpcsCode.code, HcpcsCode.id)).all())
+
+    current = _current_versions(session)
+    new_versions: list[dict] = []
+    listing: list[dict] = []
+    endings: list[dict] = []
+    supersessions: list[dict] = []
+    for record in parsed.records:
+        code_id = code_ids[record.code]
+        columns = version_columns(record)
+        state = tuple(columns[name] for name in STATE_FIELDS)
+        now = current.get(code_id)
+        listing.append(
+            {
+                "release_id": release.id,
+                "code_id": code_id,
+                "version_id": now.id if now is not None and now.state == state else None,
+                "action_code": record.action_code,
+                "action_effective_date": record.action_effective_date,
+                "sequence_number": record.sequence_number,
+                "source_line": record.source_line,
+            }
+        )
+        if now is not None and now.state == state:
+            continue
+        if now is None:
+            effective_from = _first_effective_from(record, parsed.effective_date)
+        else:
+            effective_from = parsed.effective_date
+            if record.action_effective_date and record.action_effective_date > now.effective_from:
+                effective_from = min(record.action_effective_date, parsed.effective_date)
+            if effective_from <= now.effective_from:
+                supersessions.append({"version_id": now.id, "known_to": known})
+                effective_from = now.effective_from
+            else:
+                end = min(d for d in (effective_from, _day_after(record.termination_date)) if d)
+                if now.effective_to is None or now.effective_to > end:
+                    endings.append({"version_id": now.id, "effective_to": end, "effective_to_known_from": known})
+        effective_to = _day_after(record.termination_date)
+        if effective_to is not None and effective_to < effective_from:
+            effective_to = effective_from
+        new_versions.append(
+            {
+                "code_id": code_id,
+                "effective_from": effective_from,
+                "effective_to": effective_to,
+                "effective_to_known_from": None,
+                "known_from": known,
+                "known_to": None,
+                "first_release_id": release.id,
+                "action_code": record.action_code,
+                "action_effective_date": record.action_effective_date,
+                **columns,
+            }
+        )
+
+    version_table = HcpcsVersion.__table__
+    if endings:
+        session.execute(
+            version_table.update()
+            .where(version_table.c.id == sa.bindparam("version_id"))
+            .values(effective_to=sa.bindparam("effective_to"), effective_to_known_from=sa.bindparam("effective_to_known_from")),
+            endings,
+        )
+    if supersessions:
+        session.execute(
+            version_table.update()
+            .where(version_table.c.id == sa.bindparam("version_id"))
+            .values(known_to=sa.bindparam("known_to")),
+            supersessions,
+        )
+    if new_versions:
+        inserted = session.execute(
+            sa.insert(version_table).returning(version_table.c.id, version_table.c.code_id, sort_by_parameter_order=True),
+            new_versions,
+        ).all()
+        new_version_ids = {code_id: version_id for version_id, code_id in inserted}
+        for row in listing:
+            if row["version_id"] is None:
+                row["version_id"] = new_version_ids[row["code_id"]]
+    session.execute(sa.insert(HcpcsListing), listing)
+    return StoreSummary(
+        release=release,
+        already_loaded=False,
+        records=len(parsed.records),
+        new_codes=len(new_codes),
+        new_versions=len(new_versions),
+        closed_versions=len(endings),
+        superseded_versions=len(supersessions),
+    )
+
+
+@dataclass(frozen=True)
+class _Current:
+    id: int
+    effective_from: date
+    effective_to: date | None
+    state: tuple
+
+
+def _current_versions(session: Session) -> dict[int, _Current]:
+    """Each code's latest version still known (``known_to`` open), by code id."""
+    table = HcpcsVersion.__table__
+    rows = session.execute(
+        sa.select(
+            table.c.code_id,
+            table.c.id,
+            table.c.effective_from,
+            table.c.effective_to,
+            *(table.c[name] for name in STATE_FIELDS),
+        )
+        .where(table.c.known_to.is_(None))
+        .order_by(table.c.code_id, table.c.effective_from, table.c.id)
+    ).all()
+    current: dict[int, _Current] = {}
+    for row in rows:
+        current[row[0]] = _Current(id=row[1], effective_from=row[2], effective_to=row[3], state=tuple(row[4:]))
+    return current
