@@ -21,7 +21,10 @@ HHPPS = Path(__file__).resolve().parents[1].parent / "shared" / "cms" / "hhpps"
 HCPCS = {"0420": "G0151", "0430": "G0152", "0440": "G0153", "0550": "G0299", "0560": "G0155",
          "0570": "G0156"}  # fmt: skip
 # CY2023 and CY2024 rule constants (DOMAIN.md section 3).
-YEARS = {2023: ("2010.69", "1972.02", "0.761", "0.35"), 2024: ("2038.13", "1998.56", "0.749", "0.27")}
+YEARS = {
+    2023: ("2010.69", "1972.02", "0.761", "0.35"),
+    2024: ("2038.13", "1998.56", "0.749", "0.27"),
+}
 
 
 def read_csv(name: str) -> list[dict[str, str]]:
@@ -59,7 +62,7 @@ def parameters_by_hipps(year: int) -> dict[str, PricingParameters]:
 def random_claim(number: int, hipps: str, rng: random.Random) -> PeriodClaim:
     from_date = date(2024, 1, 1) + timedelta(days=rng.randrange(300))
     lines = tuple(
-        ClaimLine(code, HCPCS[code], rng.randint(2, 12), from_date + timedelta(days=rng.randrange(30)))
+        ClaimLine(code, HCPCS[code], rng.randint(2, 12), from_date + timedelta(rng.randrange(30)))
         for code in rng.choices(list(HCPCS), k=rng.randint(1, 20))
     )
     return PeriodClaim(
