@@ -90,7 +90,8 @@ def params(year: int, hipps: str = "1FC11", *, quality: bool = True) -> PricingP
 def visits(*specs: tuple[str, int, int]) -> tuple[ClaimLine, ...]:
     """(revenue code, day of the period starting at 0, units) -> one visit line each."""
     return tuple(
-        ClaimLine(code, HCPCS[code], units, FROM + timedelta(days=day)) for code, day, units in specs
+        ClaimLine(code, HCPCS[code], units, FROM + timedelta(days=day))
+        for code, day, units in specs
     )
 
 
@@ -155,7 +156,8 @@ def test_quality_data_not_submitted_uses_the_reduced_rate():
         claim(FIVE_SN_VISITS, quality_data_submitted=False), params(2024, quality=False)
     )
     # rounded(1.0929 x 1998.56 = 2184.226224) = 2184.23, wage index 1.0:
-    # rounded(0.749 x 2184.23 = 1635.98827) = 1635.99 + rounded(0.251 x 2184.23 = 548.24173) = 548.24
+    #   rounded(0.749 x 2184.23 = 1635.98827) = 1635.99
+    # + rounded(0.251 x 2184.23 = 548.24173) = 548.24   -> 2184.23
     assert result.total == Decimal("2184.23")
 
 
@@ -226,7 +228,8 @@ def test_site_of_service_and_telehealth_lines_are_not_visits():
         ClaimLine("0550", "G0320", 1, FROM + timedelta(days=1)),
         ClaimLine("0550", "G0322", 10, FROM + timedelta(days=2)),
     )
-    result = price_period(claim(visits(*[(SN, d, 4) for d in (0, 5, 9)]) + telehealth), params(2024))
+    three_visits = visits(*[(SN, d, 4) for d in (0, 5, 9)])
+    result = price_period(claim(three_visits + telehealth), params(2024))
     assert result.total_visits == 3 and result.lupa
 
 
@@ -256,7 +259,9 @@ def test_lupa_add_on_goes_to_the_earliest_discipline():
     assert pt_first.lupa_add_on_revenue_code == PT
     # rounded(184.03 x 0.67 = 123.3001) = 123.30
     assert pt_first.lupa_add_on == Decimal("123.30")
-    aide_first = price_period(claim(visits((AIDE, 0, 4), (SLP, 3, 4)), **first_period), params(2024))
+    aide_first = price_period(
+        claim(visits((AIDE, 0, 4), (SLP, 3, 4)), **first_period), params(2024)
+    )
     assert aide_first.lupa_add_on_revenue_code == SLP  # the aide gets no add-on
 
 
@@ -358,7 +363,8 @@ def test_vbp_factor_multiplies_each_payment():
     result = price_period(
         claim(SIXTY_SN_UNITS, vbp_adjustment_factor=Decimal("1.0125")), params(2024)
     )
-    # rounded(2227.47 x 1.0125 = 2255.313375) = 2255.31 ; rounded(483.54 x 1.0125 = 489.58425) = 489.58
+    # period:  rounded(2227.47 x 1.0125 = 2255.313375) = 2255.31
+    # outlier: rounded(483.54 x 1.0125 = 489.58425) = 489.58
     assert result.total == Decimal("2255.31") + Decimal("489.58")
     assert result.vbp_adjustment == result.total - Decimal("2711.01")
 
@@ -477,6 +483,9 @@ def test_attribution_2023_to_2024_for_1fc11():
 
 money = st.decimals(min_value=Decimal("10"), max_value=Decimal("400"), places=2)
 ratio = st.decimals(min_value=Decimal("0.10"), max_value=Decimal("0.95"), places=3)
+weight = st.decimals(min_value=Decimal("0.4"), max_value=Decimal("2.0"), places=4)
+base_rate = st.decimals(min_value=Decimal("1500"), max_value=Decimal("2500"), places=2)
+wage_index = st.decimals(min_value=Decimal("0.5"), max_value=Decimal("2"), places=4)
 factor = st.decimals(min_value=Decimal("1.0000"), max_value=Decimal("2.0000"), places=4)
 
 
@@ -488,11 +497,11 @@ def changed_parameters(draw):
     rural = {"A": draw(factor)} if draw(st.booleans()) else None
     after = dataclasses.replace(
         before,
-        case_mix_weight=draw(st.decimals(min_value=Decimal("0.4"), max_value=Decimal("2.0"), places=4)),
+        case_mix_weight=draw(weight),
         lupa_threshold=draw(st.integers(min_value=2, max_value=6)),
-        thirty_day_rate=draw(st.decimals(min_value=Decimal("1500"), max_value=Decimal("2500"), places=2)),
+        thirty_day_rate=draw(base_rate),
         labor_share=draw(ratio),
-        wage_index=draw(st.none() | st.decimals(min_value=Decimal("0.5"), max_value=Decimal("2"), places=4)),
+        wage_index=draw(st.none() | wage_index),
         per_visit_rates=draw(st.just(before.per_visit_rates) | st.just(rates)),
         per_unit_rates=draw(st.just(before.per_unit_rates) | st.just(unit_rates)),
         fdl_ratio=draw(ratio),
