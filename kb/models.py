@@ -78,6 +78,7 @@ class Release(SQLModel, table=True):
     loader_version: str = Field(max_length=40)
     loaded_at: datetime
     record_count: int
+    regulation: str | None = Field(default=None, max_length=40)
 
 
 class HcpcsCode(SQLModel, table=True):
@@ -140,3 +141,71 @@ class HcpcsListing(SQLModel, table=True):
     action_effective_date: date | None = None
     sequence_number: int
     source_line: int
+
+
+class HhppsCaseMix(SQLModel, table=True):
+    """A HIPPS code's case-mix weight and LUPA threshold, as one pricer table lists it."""
+
+    __tablename__ = "hhpps_case_mix"
+    __table_args__ = (sa.UniqueConstraint("release_id", "hipps", name="uq_hhpps_case_mix_release_hipps"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    release_id: int = Field(foreign_key="release.id", index=True)
+    hipps: str = Field(max_length=5, index=True)
+    effective_from: date
+    weight: Decimal = decimal_field()
+    lupa_threshold: int
+    source_row: int
+
+
+class HhppsRevenueRate(SQLModel, table=True):
+    """Per revenue code: the LUPA per-visit rate and the per-15-minute unit rate (outlier cost)."""
+
+    __tablename__ = "hhpps_revenue_rate"
+    __table_args__ = (sa.UniqueConstraint("release_id", "revenue_code", name="uq_hhpps_revenue_rate_release_code"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    release_id: int = Field(foreign_key="release.id", index=True)
+    revenue_code: str = Field(max_length=4)
+    effective_from: date
+    visit_rate: Decimal = decimal_field()
+    visit_rate_rural: Decimal = decimal_field()
+    visit_rate_no_quality: Decimal = decimal_field()
+    visit_rate_no_quality_rural: Decimal = decimal_field()
+    unit_rate: Decimal = decimal_field()
+    unit_rate_rural: Decimal = decimal_field()
+    unit_rate_no_quality: Decimal = decimal_field()
+    unit_rate_no_quality_rural: Decimal = decimal_field()
+    source_row: int
+
+
+class HhppsWageIndex(SQLModel, table=True):
+    """A CBSA's wage index as published; a CBSA listed twice in one file keeps both rows."""
+
+    __tablename__ = "hhpps_wage_index"
+
+    id: int | None = Field(default=None, primary_key=True)
+    release_id: int = Field(foreign_key="release.id", index=True)
+    cbsa: str = Field(max_length=5, index=True)
+    effective_from: date
+    wage_index: Decimal = decimal_field()
+    name: str = Field(max_length=200)
+    name_flag: str | None = Field(default=None, max_length=200)
+    imputed_floor_wage_index: Decimal | None = decimal_field(default=None)
+    reclassified_wage_index: Decimal | None = decimal_field(default=None)
+    rural_floor_wage_index: Decimal | None = decimal_field(default=None)
+    size: str | None = Field(default=None, max_length=20)
+    source_row: int
+
+
+class HhppsRuralAddOn(SQLModel, table=True):
+    """A county's rural add-on category (A, B or C) in one pricer table."""
+
+    __tablename__ = "hhpps_rural_addon"
+    __table_args__ = (sa.UniqueConstraint("release_id", "county_fips", name="uq_hhpps_rural_addon_release_county"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    release_id: int = Field(foreign_key="release.id", index=True)
+    county_fips: str = Field(max_length=5, index=True)
+    category: str = Field(max_length=1)
+    source_row: int

@@ -16,7 +16,16 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from kb.models import HcpcsCode, HcpcsListing, HcpcsVersion, Release
+from kb.models import (
+    HcpcsCode,
+    HcpcsListing,
+    HcpcsVersion,
+    HhppsCaseMix,
+    HhppsRevenueRate,
+    HhppsRuralAddOn,
+    HhppsWageIndex,
+    Release,
+)
 from loaders.errors import LoadError
 from loaders.hcpcs_record import STATE_FIELDS, HcpcsRecord
 
@@ -65,6 +74,11 @@ class StoreSummary:
         r = self.release
         if self.already_loaded:
             return f"{r.file_name}: already loaded as release {r.id} ({r.source} {r.label}); nothing changed"
+        if r.source != "hcpcs":
+            return (
+                f"{r.file_name}: release {r.id} ({r.source} {r.label}, effective {r.effective_date}, "
+                f"published {r.published_date}): {self.records} rows"
+            )
         return (
             f"{r.file_name}: release {r.id} ({r.source} {r.label}, effective {r.effective_date}, "
             f"published {r.published_date}): {self.records} records, {self.new_codes} new codes, "
@@ -233,7 +247,7 @@ def store_hcpcs_release(session: Session, parsed, identity: FileIdentity) -> Sto
             effective_from = parsed.effective_date
             if record.action_effective_date and record.action_effective_date > now.effective_from:
                 effective_from = min(record.action_effective_date, parsed.effective_date)
-            if effective_from <= now.effective_from:
+            if now.release_effective_date == parsed.effective_date or effective_from <= now.effective_from:
                 supersessions.append({"version_id": now.id, "known_to": known})
                 effective_from = now.effective_from
             else:
@@ -299,6 +313,7 @@ class _Current:
     id: int
     effective_from: date
     effective_to: date | None
+    release_effective_date: date  # of the release that first showed this version
     state: tuple
 
 
@@ -311,12 +326,92 @@ def _current_versions(session: Session) -> dict[int, _Current]:
             table.c.id,
             table.c.effective_from,
             table.c.effective_to,
+            Release.effective_date,
             *(table.c[name] for name in STATE_FIELDS),
         )
+        .join(Release, Release.id == table.c.first_release_id)
         .where(table.c.known_to.is_(None))
         .order_by(table.c.code_id, table.c.effective_from, table.c.id)
     ).all()
     current: dict[int, _Current] = {}
     for row in rows:
-        current[row[0]] = _Current(id=row[1], effective_from=row[2], effective_to=row[3], state=tuple(row[4:]))
+        current[row[0]] = _Current(id=row[1], effective_from=row[2], effective_to=row[3],
+                                   release_effective_date=row[4], state=tuple(row[5:]))
     return current
+
+
+_HHPPS_LABELS = {
+    "hrg": "case-mix weights and LUPA thresholds",
+    "rev": "per-visit and per-unit rates",
+    "wage_index": "wage index",
+    "rural_addon": "rural add-on counties",
+}
+
+
+def store_hhpps_table(
+    session: Session,
+    table,
+    identity: FileIdentity,
+    *,
+    effective_date: date,
+    effective_date_basis: str,
+    published_date: date | None,
+    published_date_basis: str,
+    regulation: str | None,
+) -> StoreSummary:
+    """Record one HH PPS pricer table (``loaders.hhpps.HhppsTable``), every row as published.
+
+    Rows are kept by release: the values in force on a date are those of the latest release of
+    the table's kind effective on or before it (see ``kb.parameters``). A CBSA listed twice in one
+    wage index file keeps both rows; which one applies is the reader's policy, never silent.
+    """
+    source = f"hhpps-{table.kind}"
+    existing = find_release(session, source, identity.sha256)
+    if existing is not None:
+        return StoreSummary(release=existing, already_loaded=True)
+    year = effective_date.year
+    release = add_release(
+        session,
+        source=source,
+        label=f"CY{year} {_HHPPS_LABELS[table.kind]}" if table.kind != "rural_addon" else f"{_HHPPS_LABELS[table.kind]} ({identity.name})",
+        file_format="csv",
+        identity=identity,
+        member=None,
+        effective_date=effective_date,
+        effective_date_basis=effective_date_basis,
+        published_date=published_date,
+        published_date_basis=published_date_basis,
+        record_count=len(table.rows),
+    )
+    release.regulation = regulation
+    rows = [_hhpps_row(table.kind, row, release.id, table) for row in table.rows]
+    model = {"hrg": HhppsCaseMix, "rev": HhppsRevenueRate, "wage_index": HhppsWageIndex,
+             "rural_addon": HhppsRuralAddOn}[table.kind]
+    session.execute(sa.insert(model), rows)
+    return StoreSummary(release=release, already_loaded=False, records=len(rows), new_versions=len(rows))
+
+
+def _hhpps_row(kind: str, row, release_id: int, table) -> dict:
+    if kind == "hrg":
+        return {"release_id": release_id, "hipps": row.hipps, "effective_from": row.effective_date,
+                "weight": row.weight, "lupa_threshold": row.lupa_threshold, "source_row": row.row}
+    if kind == "rev":
+        return {
+            "release_id": release_id, "revenue_code": row.revenue_code, "effective_from": row.effective_date,
+            "visit_rate": row.visit_rate, "visit_rate_rural": row.visit_rate_rural,
+            "visit_rate_no_quality": row.visit_rate_no_quality,
+            "visit_rate_no_quality_rural": row.visit_rate_no_quality_rural,
+            "unit_rate": row.unit_rate, "unit_rate_rural": row.unit_rate_rural,
+            "unit_rate_no_quality": row.unit_rate_no_quality,
+            "unit_rate_no_quality_rural": row.unit_rate_no_quality_rural, "source_row": row.row,
+        }
+    if kind == "wage_index":
+        flags = {flag.row: flag.reason for flag in table.name_flags}
+        return {
+            "release_id": release_id, "cbsa": row.cbsa, "effective_from": row.effective_date,
+            "wage_index": row.wage_index, "name": row.name, "name_flag": flags.get(row.row),
+            "imputed_floor_wage_index": row.imputed_floor_wage_index,
+            "reclassified_wage_index": row.reclassified_wage_index,
+            "rural_floor_wage_index": row.rural_floor_wage_index, "size": row.size, "source_row": row.row,
+        }
+    return {"release_id": release_id, "county_fips": row.county_fips, "category": row.category, "source_row": row.row}
