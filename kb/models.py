@@ -209,3 +209,70 @@ class HhppsRuralAddOn(SQLModel, table=True):
     county_fips: str = Field(max_length=5, index=True)
     category: str = Field(max_length=1)
     source_row: int
+
+
+class HcpcsCorrection(SQLModel, table=True):
+    """One row of a CMS corrections document, and what applying it did (never silent)."""
+
+    __tablename__ = "hcpcs_correction"
+
+    id: int | None = Field(default=None, primary_key=True)
+    release_id: int = Field(foreign_key="release.id", index=True)
+    code: str = Field(max_length=5, index=True)
+    kind: str = Field(max_length=20)
+    action_text: str = Field(max_length=400)
+    source_row: int
+    effective_date: date | None = None
+    outcome: str = Field(max_length=20)  # "applied", "no change", "not applied"
+    reason: str = Field(default="", max_length=400)
+    version_id: int | None = Field(default=None, foreign_key="hcpcs_version.id")
+
+
+class AgencyClaim(SQLModel, table=True):
+    """An agency's home health claim: only the fields pricing and the billing rules need.
+
+    No names, addresses or birth dates; the beneficiary only as a keyed hash.
+    """
+
+    __tablename__ = "claim"
+    __table_args__ = (sa.UniqueConstraint("agency_id", "claim_id", "type_of_bill", name="uq_claim_agency_claim_bill"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    release_id: int = Field(foreign_key="release.id", index=True)
+    agency_id: str = Field(max_length=20, index=True)
+    claim_id: str = Field(max_length=40)
+    type_of_bill: str = Field(max_length=4)
+    period_from: date = Field(index=True)
+    period_through: date
+    admission_date: date | None = None
+    admission_source: str | None = Field(default=None, max_length=2)
+    patient_status: str | None = Field(default=None, max_length=2)
+    hipps: str | None = Field(default=None, max_length=5, index=True)
+    cbsa: str | None = Field(default=None, max_length=5, index=True)
+    fips_county: str | None = Field(default=None, max_length=5)
+    quality_data_submitted: bool = True
+    review_tracking_number: str | None = Field(default=None, max_length=50)
+    state: str | None = Field(default=None, max_length=2)
+    diagnoses: str = Field(default="", max_length=400)
+    condition_codes: str = Field(default="", max_length=100)
+    occurrence_codes: str = Field(default="", max_length=400)
+    value_codes: str = Field(default="", max_length=400)
+    beneficiary_key: str = Field(max_length=64)
+    source_segment: int
+
+
+class AgencyClaimLine(SQLModel, table=True):
+    """One service line of a claim."""
+
+    __tablename__ = "claim_line"
+
+    id: int | None = Field(default=None, primary_key=True)
+    claim_pk: int = Field(foreign_key="claim.id", index=True)
+    line_number: int
+    revenue_code: str = Field(max_length=4, index=True)
+    hcpcs: str | None = Field(default=None, max_length=5, index=True)
+    hipps: str | None = Field(default=None, max_length=5)
+    modifiers: str = Field(default="", max_length=20)
+    units: Decimal = decimal_field()
+    charge: Decimal = decimal_field()
+    service_date: date | None = None
