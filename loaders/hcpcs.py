@@ -1,0 +1,673 @@
+"""Reader for CMS HCPCS Level II releases ("Alpha-Numeric HCPCS File").
+
+Reads what CMS ships: the release zip (its ``*ANWEB*`` txt, else its xlsx), a bare fixed-width txt
+(record layout in ``loaders.hcpcs_layout``) or a bare xlsx (annual or quarterly). A member of a zip
+can be named as ``archive.zip!member``. The reader is pure: bytes in, one frozen ``HcpcsRelease``
+out; bad input raises ``LoadError`` naming the file, the line or row, and the field.
+
+Decisions on what the real files do:
+
+- Text encoding: CMS writes cp1252. A file that is valid UTF-8 and holds non-ASCII bytes was
+  re-saved by someone and is read as UTF-8 (the layout counts characters, so its columns still
+  fit); any other byte that cp1252 leaves undefined (0x81, 0x8D, 0x8F, 0x90, 0x9D) means the file
+  is damaged or in another encoding, and is refused with its line, column and field. Nothing is
+  silently replaced. The disclaimer lines before the first record are skipped undecoded.
+- Lines shorter than 320 columns (continuations trimmed to 91, one 2019 line of 316) are read as
+  if padded with blanks.
+- Long descriptions: the text of the first line and of its continuation lines (record
+  identification code 4 or 8, in sequence-number order) joined by one space, runs of whitespace
+  folded. The xlsx keeps one cell per record (continued on RECID 4 rows only past the cell's
+  limit), so both editions of one release give the same text.
+- The xlsx SEQNUM has 4 digits where the layout has 5 (its last digit, always 0, is dropped):
+  ``0010`` is read as sequence number 100, as the txt gives it.
+- A zip member (or bare file, or the parts of an xlsx package) larger than ``MAX_MEMBER_BYTES``
+  uncompressed is refused before it is expanded.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+import re
+import zipfile
+import zlib
+from dataclasses import dataclass
+from datetime import date, datetime
+from operator import itemgetter
+from pathlib import Path, PurePosixPath
+
+from python_calamine import CalamineWorkbook
+
+from loaders.errors import LoadError
+from loaders.hcpcs_layout import (
+    HCPCS_LAYOUT,
+    LAYOUT_BY_NAME,
+    RECORD_IDS,
+    RECORD_LENGTH,
+    XLSX_COLUMNS,
+    XLSX_SEQUENCE_SCALE,
+    LayoutField,
+)
+from loaders.hcpcs_record import RECORD_FIELDS, HcpcsRecord
+
+#: Largest file, zip member or xlsx package (uncompressed) the reader expands; a release is ~4 MB.
+MAX_MEMBER_BYTES = 200 * 1024 * 1024
+#: Disclaimer lines CMS puts before the first record (8 to 11 in the real files) are skipped; a
+#: file with no record among its first lines this many lines is not an HCPCS release.
+MAX_HEADER_LINES = 40
+#: Rows searched for the xlsx header row (row 1, 8 or 11 in the real files).
+MAX_XLSX_HEADER_ROWS = 50
+#: Headings that identify the header row of an HCPCS xlsx.
+XLSX_KEY_HEADINGS = frozenset({"HCPC", "SEQNUM", "RECID", "LONG DESCRIPTION"})
+
+_QUARTER_NAMES = {1: "annual", 4: "APR", 7: "JUL", 10: "OCT"}
+_MONTHS = {
+    name: number
+    for number, name in enumerate(
+        ("january", "february", "march", "april", "may", "june", "july", "august", "september",
+         "october", "november", "december"),
+        start=1,
+    )
+}
+_NAME_YEAR = re.compile(r"HCPCS?_?(\d{4}|\d{2})(?!\d)", re.IGNORECASE)
+_ANY_YEAR = re.compile(r"(?<!\d)((?:19|20)\d\d)(?!\d)")
+_NAME_QUARTER = re.compile(r"(?<![a-z])(jan|january|apr|april|jul|july|oct|october)(?![a-z])", re.IGNORECASE)
+_README_DATE = re.compile(r"(" + "|".join(_MONTHS) + r")\s+(\d{1,2}),\s*(\d{4})", re.IGNORECASE)
+_CORE_MODIFIED = re.compile(rb"<dcterms:modified[^>]*>(\d{4})-(\d\d)-(\d\d)")
+_CODE_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ")
+
+
+@dataclass(frozen=True)
+class HcpcsRelease:
+    """One HCPCS release as read from one file: its records and what is known about it."""
+
+    path: str
+    member: str | None
+    file_format: str
+    records: tuple[HcpcsRecord, ...]
+    effective_date: date
+    effective_date_basis: str
+    published_date: date | None
+    published_date_basis: str
+    label: str
+    #: Known defects of the file that the reader corrected, one line each with where and what.
+    repairs: tuple[str, ...] = ()
+
+
+def read_hcpcs(path: str | Path, *, effective: date | None = None) -> HcpcsRelease:
+    """Read an HCPCS release zip, fixed-width txt or xlsx (``archive.zip!member`` picks a member).
+
+    ``effective`` overrides the effective date, which is otherwise January 1 of the year in the
+    file name (or the quarter the name gives), or else the latest action effective date inside.
+    """
+    source = _open_source(str(path))
+    if source.file_format == "txt":
+        records, repairs = _parse_txt(source.data, source.path)
+    else:
+        records, repairs = _parse_xlsx(source.data, source.path)
+    if not records:
+        raise LoadError(source.path, "no HCPCS records in the file", line=1, field="record_identification_code")
+    effective_date, effective_basis = _effective_date(source, records, effective)
+    return HcpcsRelease(
+        path=source.path,
+        member=source.member,
+        file_format=source.file_format,
+        records=records,
+        effective_date=effective_date,
+        effective_date_basis=effective_basis,
+        published_date=source.published_date,
+        published_date_basis=source.published_basis,
+        label=release_label(effective_date),
+        repairs=repairs,
+    )
+
+
+def is_hcpcs_file(path: str | Path) -> bool:
+    """True when the file's content is an HCPCS release: a zip holding an ANWEB txt or xlsx, a txt
+    whose first record lines fit the layout, or an xlsx with the HCPCS header row."""
+    try:
+        source = _open_source(str(path))
+        if source.file_format == "txt":
+            _first_record(source.data[: 64 * 1024], source.path)
+        else:
+            _find_xlsx_header(_open_workbook(source.data, source.path), source.path)
+    except LoadError:
+        return False
+    return True
+
+
+def release_label(effective_date: date) -> str:
+    """ "2019 annual" for a January 1 release, else "2020 APR", "2020 JUL", "2020 OCT"."""
+    quarter_month = (effective_date.month - 1) // 3 * 3 + 1
+    return f"{effective_date.year} {_QUARTER_NAMES[quarter_month]}"
+
+
+# --- opening the file --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Source:
+    path: str  # as the release reports it: "file" or "archive.zip!member"
+    member: str | None
+    file_format: str
+    data: bytes
+    names: tuple[str, ...]  # file names that may carry the release year: member, then file
+    published_date: date | None
+    published_basis: str
+
+
+def _open_source(path_text: str) -> _Source:
+    file_path, member_name = _split_member(path_text)
+    data = _read_file(file_path)
+    file_name = Path(file_path).name
+    if not data:
+        raise LoadError(file_path, "the file is empty (0 bytes): expected an HCPCS release zip, txt or xlsx")
+    if not _is_zip(data):
+        if member_name:
+            raise LoadError(file_path, f"not a zip archive, so it has no member {member_name!r}")
+        published, basis = _file_timestamp(file_path)
+        return _Source(file_path, None, "txt", data, (file_name,), published, basis)
+    archive = _open_zip(data, file_path)
+    if member_name is None and _is_xlsx_package(archive):
+        _check_package_size(archive, file_path)
+        published, basis = _xlsx_modified(archive)
+        if published is None:
+            published, basis = _file_timestamp(file_path)
+        return _Source(file_path, None, "xlsx", data, (file_name,), published, basis)
+    info = _choose_member(archive, file_path, member_name)
+    where = f"{file_path}!{info.filename}"
+    member_data = _read_member(archive, info, where)
+    file_format = "txt"
+    if _is_zip(member_data):
+        member_package = _open_zip(member_data, where)
+        _check_package_size(member_package, where)
+        file_format = "xlsx"
+    published, basis = _readme_date(archive, file_path)
+    if published is None and info.date_time[:3] != (1980, 1, 1):
+        published, basis = date(*info.date_time[:3]), f"timestamp of {info.filename} in the zip"
+    if published is None and file_format == "xlsx":
+        published, basis = _xlsx_modified(member_package)
+    member_file_name = PurePosixPath(info.filename).name
+    return _Source(where, info.filename, file_format, member_data, (member_file_name, file_name), published, basis)
+
+
+def _split_member(path_text: str) -> tuple[str, str | None]:
+    """``archive.zip!member`` -> (archive, member); a path that exists as given is a plain file."""
+    if "!" in path_text and not Path(path_text).exists():
+        archive, member = path_text.rsplit("!", 1)
+        return archive, member
+    return path_text, None
+
+
+def _read_file(file_path: str) -> bytes:
+    try:
+        size = Path(file_path).stat().st_size
+        if size > MAX_MEMBER_BYTES:
+            raise LoadError(file_path, f"the file holds {size:,} bytes, more than the {MAX_MEMBER_BYTES:,} an HCPCS release can", field="file size")
+        return Path(file_path).read_bytes()
+    except OSError as error:
+        raise LoadError(file_path, f"cannot read the file: {error.strerror or error}") from error
+
+
+def _is_zip(data: bytes) -> bool:
+    return data[:4] in (b"PK\x03\x04", b"PK\x05\x06")
+
+
+def _open_zip(data: bytes, where: str) -> zipfile.ZipFile:
+    try:
+        return zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, OSError, ValueError) as error:
+        raise LoadError(where, f"damaged or truncated zip archive ({error})", field="zip central directory") from error
+
+
+def _is_xlsx_package(archive: zipfile.ZipFile) -> bool:
+    names = set(archive.namelist())
+    return "[Content_Types].xml" in names and "xl/workbook.xml" in names
+
+
+def _check_package_size(package: zipfile.ZipFile, where: str) -> None:
+    total = sum(info.file_size for info in package.infolist())
+    if total > MAX_MEMBER_BYTES:
+        raise LoadError(where, f"the xlsx declares {total:,} bytes uncompressed, more than the {MAX_MEMBER_BYTES:,} bytes allowed: refusing to expand it", field="uncompressed size")
+
+
+def _choose_member(archive: zipfile.ZipFile, archive_path: str, member_name: str | None) -> zipfile.ZipInfo:
+    if member_name is not None:
+        try:
+            return archive.getinfo(member_name)
+        except KeyError:
+            raise LoadError(archive_path, f"the zip has no member {member_name!r}", field="member") from None
+    candidates = [info for info in archive.infolist() if "ANWEB" in PurePosixPath(info.filename).name.upper()]
+    for extension in (".txt", ".xlsx"):
+        found = [info for info in candidates if info.filename.lower().endswith(extension)]
+        if len(found) == 1:
+            return found[0]
+        if found:
+            names = ", ".join(info.filename for info in found)
+            raise LoadError(archive_path, f"several ANWEB members ({names}): name one as {archive_path}!<member>", field="member")
+    names = ", ".join(archive.namelist()) or "none"
+    raise LoadError(archive_path, f"no *ANWEB*.txt or *ANWEB*.xlsx member in the zip (members: {names})", field="member")
+
+
+def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, where: str, limit: int | None = None) -> bytes:
+    limit = MAX_MEMBER_BYTES if limit is None else limit
+    if info.file_size > limit:
+        raise LoadError(where, f"declares {info.file_size:,} bytes uncompressed, more than the {limit:,} bytes allowed: refusing to expand it", field="uncompressed size")
+    try:
+        with archive.open(info) as stream:
+            data = stream.read(limit + 1)
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, RuntimeError) as error:
+        raise LoadError(where, f"cannot expand the member, the zip is damaged or truncated ({error})", field="compressed data") from error
+    if len(data) > limit:
+        raise LoadError(where, f"expands past {limit:,} bytes: refusing to read further", field="uncompressed size")
+    return data
+
+
+def _readme_date(archive: zipfile.ZipFile, archive_path: str) -> tuple[date | None, str]:
+    for info in archive.infolist():
+        if "README" not in info.filename.upper() or not info.filename.lower().endswith(".txt"):
+            continue
+        text = _read_member(archive, info, f"{archive_path}!{info.filename}", limit=1024 * 1024)
+        match = _README_DATE.search(text[:4096].decode("cp1252", errors="replace"))
+        if match:
+            month, day, year = match.groups()
+            try:
+                return date(int(year), _MONTHS[month.lower()], int(day)), f"publication date in {info.filename}"
+            except ValueError:
+                continue
+    return None, ""
+
+
+def _xlsx_modified(package: zipfile.ZipFile) -> tuple[date | None, str]:
+    try:
+        info = package.getinfo("docProps/core.xml")
+    except KeyError:
+        return None, ""
+    match = _CORE_MODIFIED.search(_read_member(package, info, "docProps/core.xml", limit=1024 * 1024))
+    if not match:
+        return None, ""
+    year, month, day = (int(part) for part in match.groups())
+    return date(year, month, day), "last-modified date in the xlsx document properties"
+
+
+def _file_timestamp(file_path: str) -> tuple[date, str]:
+    modified = datetime.fromtimestamp(Path(file_path).stat().st_mtime)
+    return modified.date(), "modification time of the file on disk"
+
+
+# --- the effective date ------------------------------------------------------------------------
+
+
+def _effective_date(source: _Source, records: tuple[HcpcsRecord, ...], effective: date | None) -> tuple[date, str]:
+    if effective is not None:
+        return effective, "given by the user"
+    for name in source.names:
+        from_name = _date_from_name(name)
+        if from_name is not None:
+            return from_name, f"file name {name}"
+    action_dates = [record.action_effective_date for record in records if record.action_effective_date]
+    if not action_dates:
+        raise LoadError(source.path, "no effective date: none in the file name, no action effective date in the file; give one", field="action_effective_date")
+    latest = max(action_dates)
+    return latest, f"latest action effective date in the file ({latest.isoformat()})"
+
+
+def _date_from_name(name: str) -> date | None:
+    """2019 from ``HCPC2019_CONTR_ANWEB.txt``, 2017 from ``HCPC17_...``, July 2020 from
+    ``HCPC2020_JUL_ANWEB.txt``; None when the name has no year."""
+    match = _NAME_YEAR.search(name) or _ANY_YEAR.search(name)
+    if match is None:
+        return None
+    year = int(match.group(1))
+    year += 2000 if year < 100 else 0
+    quarter = _NAME_QUARTER.search(name)
+    month = _MONTHS[next(full for full in _MONTHS if full.startswith(quarter.group(1).lower()))] if quarter else 1
+    return date(year, month, 1)
+
+
+# --- records from layout lines, shared by txt and xlsx --------------------------------------------
+
+
+def _fold(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _number(text: str) -> int:
+    digits = text.strip()
+    if not (digits.isascii() and digits.isdigit()):
+        raise ValueError(f"expected digits, found {text!r}")
+    return int(digits)
+
+
+def _date(text: str) -> date | None:
+    digits = text.strip()
+    if not digits:
+        return None
+    if len(digits) != 8 or not (digits.isascii() and digits.isdigit()):
+        raise ValueError(f"expected a date YYYYMMDD, found {text!r}")
+    try:
+        return date(int(digits[:4]), int(digits[4:6]), int(digits[6:]))
+    except ValueError:
+        raise ValueError(f"impossible date {digits!r}") from None
+
+
+#: Layout fields the record carries, in record order; kind, long_description and source_line come
+#: from several lines, so ``_records`` makes them itself.
+_CONVERTED_FIELDS: tuple[LayoutField, ...] = tuple(
+    LAYOUT_BY_NAME[name] for name in RECORD_FIELDS if name not in ("kind", "long_description", "source_line")
+)
+_VALUE_CONVERTERS = {"number": _number, "date": _date}
+
+
+class _Collected:
+    """Record lines in file order: each record's first line (padded to the record length), its
+    kind and line number, and the long-description text of it and of its continuation lines."""
+
+    __slots__ = ("where", "first_lines", "long_texts", "kinds", "numbers", "continuations")
+
+    def __init__(self, where: str):
+        self.where = where
+        self.first_lines: list[str] = []
+        self.long_texts: list[str] = []
+        self.kinds: list[str] = []
+        self.numbers: list[int] = []
+        self.continuations: dict[int, list[tuple[int, str]]] = {}
+
+    def add_first(self, line: str, long_text: str, kind: str, number: int) -> None:
+        self.first_lines.append(line)
+        self.long_texts.append(long_text)
+        self.kinds.append(kind)
+        self.numbers.append(number)
+
+    def add_continuation(self, code: str, kind: str, sequence: str, text: str, number: int) -> None:
+        if not self.first_lines:
+            raise LoadError(self.where, f"continuation line of {code.strip()!r} before any first line", line=number, field="record_identification_code")
+        first_code = self.first_lines[-1][_CODE_COLUMNS].strip()
+        if code.strip() != first_code:
+            raise LoadError(self.where, f"continuation line of {code.strip()!r} follows the record of {first_code!r}", line=number, field="code")
+        if kind != self.kinds[-1]:
+            raise LoadError(self.where, f"{kind} continuation line follows a {self.kinds[-1]} record", line=number, field="record_identification_code")
+        try:
+            sequence_number = _number(sequence)
+        except ValueError as error:
+            raise LoadError(self.where, str(error), line=number, field="sequence_number") from None
+        self.continuations.setdefault(len(self.first_lines) - 1, []).append((sequence_number, text))
+
+
+_CODE_COLUMNS = LAYOUT_BY_NAME["code"].columns
+_ASC_GROUP_COLUMNS = LAYOUT_BY_NAME["asc_group"].columns
+_ASC_DATE_COLUMNS = LAYOUT_BY_NAME["asc_effective_date"].columns
+
+
+def _records(collected: _Collected) -> tuple[tuple[HcpcsRecord, ...], tuple[str, ...]]:
+    """Convert the collected lines field by field (one pass per layout field), then build records."""
+    lines, numbers, where = collected.first_lines, collected.numbers, collected.where
+    repairs = _repair_shifted_asc_dates(lines, numbers, where)
+    long_texts = collected.long_texts
+    for index, parts in collected.continuations.items():
+        parts.sort(key=itemgetter(0))
+        long_texts[index] = " ".join([long_texts[index], *(text for _, text in parts)])
+    columns: dict[str, list] = {
+        "kind": collected.kinds,
+        "long_description": [" ".join(text.split()) for text in long_texts],
+        "source_line": numbers,
+    }
+    for field in _CONVERTED_FIELDS:
+        cut = field.columns
+        columns[field.name] = _convert_column(field, [line[cut] for line in lines], numbers, where)
+    records = tuple(map(HcpcsRecord, *(columns[name] for name in RECORD_FIELDS)))
+    return records, repairs
+
+
+def _convert_column(field: LayoutField, texts: list[str], numbers: list[int], where: str) -> list:
+    if field.occurs > 1:
+        slots = itemgetter(*(slice(start, start + field.width) for start in range(0, field.end - field.start + 1, field.width)))
+        return [() if text.isspace() else tuple(filter(None, map(str.strip, slots(text)))) for text in texts]
+    if field.kind == "code":
+        return [text.strip() for text in texts]
+    if field.kind == "text":
+        return [" ".join(text.split()) for text in texts]
+    convert = _VALUE_CONVERTERS[field.kind]
+    values = {}
+    for text in dict.fromkeys(texts):  # each distinct text once, in file order
+        try:
+            values[text] = convert(text)
+        except ValueError as error:
+            raise LoadError(where, str(error), line=numbers[texts.index(text)], field=field.name) from None
+    return [values[text] for text in texts]
+
+
+def _repair_shifted_asc_dates(lines: list[str], numbers: list[int], where: str) -> tuple[str, ...]:
+    """Undo the one known defect of the real files, in place, and say where it was undone.
+
+    Five 2018 records (C9488, C9745-C9748) have no ASC group and their ASC effective date starts
+    two columns early: ASC group "20", ASC effective date "170401  " (the xlsx has the same split).
+    They are read as no ASC group and the date 20170401.
+    """
+    repairs = []
+    for index, line in enumerate(lines):
+        effective = line[_ASC_DATE_COLUMNS]
+        if not effective.endswith("  ") or effective.isspace():
+            continue
+        group = line[_ASC_GROUP_COLUMNS]
+        digits = group + effective[:6]
+        if not (digits.isascii() and digits.isdigit()):
+            continue
+        try:
+            _date(digits)
+        except ValueError:
+            continue
+        blank_group = " " * (_ASC_GROUP_COLUMNS.stop - _ASC_GROUP_COLUMNS.start)
+        lines[index] = line[: _ASC_GROUP_COLUMNS.start] + blank_group + digits + line[_ASC_DATE_COLUMNS.stop :]
+        repairs.append(
+            f"{where}, line {numbers[index]}, field asc_effective_date: ASC group {group!r} and ASC"
+            f" effective date {effective.strip()!r} read as no ASC group and date {digits}"
+            " (the date starts two columns early in the file)"
+        )
+    return tuple(repairs)
+
+
+# --- fixed-width txt ---------------------------------------------------------------------------
+
+
+def _is_record_shaped(line: bytes) -> bool:
+    """Code in 1-5 (letters, digits, blanks), a 5-digit sequence number in 6-10."""
+    return len(line) >= 11 and line[5:10].isdigit() and not line[:5].isspace() and all(byte in _CODE_BYTES for byte in line[:5])
+
+
+def _first_record(data: bytes, where: str) -> tuple[int, int]:
+    """(0-based line index, byte offset) of the first record line, after the disclaimer lines."""
+    offset = 0
+    first_text_line = None
+    for index in range(MAX_HEADER_LINES):
+        end = data.find(b"\n", offset)
+        line = data[offset : len(data) if end < 0 else end].rstrip(b"\r")
+        if _is_record_shaped(line):
+            record_id = line[10:11].decode("latin-1")
+            if RECORD_IDS.get(record_id, ("", False))[1]:
+                return index, offset
+            raise LoadError(where, f"the first record line has record identification code {record_id!r}, expected 3 or 7", line=index + 1, field="record_identification_code")
+        if first_text_line is None and line.strip():
+            first_text_line = index + 1
+        if end < 0:
+            break
+        offset = end + 1
+    raise LoadError(
+        where,
+        f"not an HCPCS release: none of the first {MAX_HEADER_LINES} lines fits the record layout"
+        " (code in columns 1-5, sequence number 6-10, record identification code 11)",
+        line=first_text_line or 1,
+        field="record_identification_code",
+    )
+
+
+def _text_codec(data: bytes, where: str) -> str:
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise LoadError(where, "the file is UTF-16 encoded; CMS ships HCPCS txt files in cp1252", line=1, field="encoding")
+    if data.isascii():
+        return "cp1252"
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return "cp1252"
+    return "utf-8"
+
+
+def _parse_txt(data: bytes, where: str) -> tuple[tuple[HcpcsRecord, ...], tuple[str, ...]]:
+    codec = _text_codec(data, where)
+    data = data.removeprefix(codecs.BOM_UTF8)
+    first_index, offset = _first_record(data, where)
+    try:
+        text = data[offset:].decode(codec)
+    except UnicodeDecodeError as error:
+        _raise_decode_error(data, offset + error.start, first_index, offset, codec, where)
+    collected = _Collected(where)
+    add_first, add_continuation = collected.add_first, collected.add_continuation
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    for number, line in enumerate(lines, start=first_index + 1):
+        role = RECORD_IDS.get(line[10:11])
+        if role is None:
+            if line and not line.isspace():
+                _raise_unknown_line(line, number, where)
+            continue
+        kind, is_first_line = role
+        if is_first_line:
+            add_first(line if len(line) >= RECORD_LENGTH else line.ljust(RECORD_LENGTH), line[11:91], kind, number)
+        else:
+            add_continuation(line[:5], kind, line[5:10], line[11:91], number)
+    return _records(collected)
+
+
+def _field_at(column: int) -> str:
+    """The layout field that holds a 1-based column (fillers included)."""
+    for field in HCPCS_LAYOUT:
+        if field.kind != "redefines" and field.start <= column <= field.end:
+            return field.name
+    return "beyond the record length"
+
+
+def _raise_decode_error(data: bytes, position: int, first_index: int, offset: int, codec: str, where: str) -> None:
+    line = first_index + data.count(b"\n", offset, position) + 1
+    line_start = data.rfind(b"\n", 0, position) + 1
+    column = len(data[line_start:position].decode(codec, errors="replace")) + 1
+    raise LoadError(
+        where,
+        f"byte 0x{data[position]:02X} at column {column} is not {codec} text (CMS ships HCPCS files in"
+        " cp1252, where 0x81, 0x8D, 0x8F, 0x90 and 0x9D are undefined): the file is damaged or in"
+        " another encoding",
+        line=line,
+        field=_field_at(column),
+    )
+
+
+def _raise_unknown_line(line: str, number: int, where: str) -> None:
+    if len(line) < 11:
+        raise LoadError(where, f"a line of {len(line)} characters is too short for a record: {line.strip()!r}", line=number, field="record_identification_code")
+    raise LoadError(where, f"unknown record identification code {line[10]!r} (expected 3, 4, 7 or 8)", line=number, field="record_identification_code")
+
+
+# --- xlsx --------------------------------------------------------------------------------------
+
+
+def _open_workbook(data: bytes, where: str) -> CalamineWorkbook:
+    try:
+        return CalamineWorkbook.from_filelike(io.BytesIO(data))
+    except Exception as error:  # calamine raises its own types and plain ValueError for bad packages
+        raise LoadError(where, f"cannot open the xlsx ({error})", field="workbook") from error
+
+
+def _find_xlsx_header(workbook: CalamineWorkbook, where: str) -> tuple[list[list[object]], int, dict[str, int]]:
+    """(rows of the sheet, index of its header row, heading -> column index)."""
+    for sheet_name in workbook.sheet_names:
+        try:
+            rows = workbook.get_sheet_by_name(sheet_name).to_python(skip_empty_area=False)
+        except Exception as error:  # a sheet calamine cannot read
+            raise LoadError(where, f"cannot read sheet {sheet_name!r} ({error})", field="sheet") from error
+        for index, row in enumerate(rows[:MAX_XLSX_HEADER_ROWS]):
+            headings = [str(cell).strip().upper() for cell in row]
+            if XLSX_KEY_HEADINGS <= set(headings):
+                columns = {heading: column for column, heading in reversed(list(enumerate(headings))) if heading}
+                return rows, index, columns
+    sheets = ", ".join(repr(name) for name in workbook.sheet_names)
+    raise LoadError(
+        where,
+        f"no header row with {', '.join(sorted(XLSX_KEY_HEADINGS))} in rows 1-{MAX_XLSX_HEADER_ROWS} of sheet(s) {sheets}",
+        field="HCPC",
+    )
+
+
+def _cell_text(value: object) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else str(value)
+    if isinstance(value, datetime):
+        value = value.date()
+    if isinstance(value, date):
+        return value.strftime("%Y%m%d")
+    return "" if value is None else str(value)
+
+
+def _xlsx_template(columns: dict[str, int], header_row: int, where: str) -> tuple[list[int], list[int], list[str]]:
+    """How to lay an xlsx row out as a fixed-width line: for each slot of the layout in column
+    order, the sheet column to take (-1: a blank), its width, and its heading (for messages).
+    The long description is left blank: its cell is read whole, not cut to the layout's 80."""
+    heading_of = {slot: heading for heading, slot in XLSX_COLUMNS.items()}
+    sheet_columns, widths, headings = [], [], []
+    for field in HCPCS_LAYOUT:
+        if field.kind == "redefines":
+            continue
+        for occurrence in range(field.occurs):
+            heading = heading_of.get((field.name, occurrence))
+            if heading is not None and heading not in columns:
+                raise LoadError(where, f"the header row has no column {heading!r}", line=header_row, field=heading)
+            readable = heading is not None and field.name != "long_description"
+            sheet_columns.append(columns[heading] if readable else -1)
+            widths.append(field.width)
+            headings.append(heading or field.name)
+    return sheet_columns, widths, headings
+
+
+def _parse_xlsx(data: bytes, where: str) -> tuple[tuple[HcpcsRecord, ...], tuple[str, ...]]:
+    rows, header, columns = _find_xlsx_header(_open_workbook(data, where), where)
+    sheet_columns, widths, headings = _xlsx_template(columns, header + 1, where)
+    take = itemgetter(*sheet_columns)
+    record_id_slot = headings.index("RECID")
+    sequence_slot = headings.index("SEQNUM")
+    sequence_width = widths[sequence_slot]
+    long_column = columns["LONG DESCRIPTION"]
+    collected = _Collected(where)
+    for index in range(header + 1, len(rows)):
+        number = index + 1
+        row = rows[index]
+        row.append("")  # what column -1 reads: the blank slots of the layout
+        cells = [cell if type(cell) is str else _cell_text(cell) for cell in take(row)]
+        long_text = _cell_text(row[long_column])
+        record_id = cells[record_id_slot].strip()
+        if not record_id and not long_text.strip() and all(cell.isspace() or not cell for cell in cells):
+            continue
+        role = RECORD_IDS.get(record_id)
+        if role is None:
+            raise LoadError(where, f"unknown record identification code {record_id!r} (expected 3, 4, 7 or 8)", line=number, field="RECID")
+        try:
+            cells[sequence_slot] = str(_number(cells[sequence_slot]) * XLSX_SEQUENCE_SCALE).zfill(sequence_width)
+        except ValueError as error:
+            raise LoadError(where, str(error), line=number, field="SEQNUM") from None
+        line = "".join(map(str.ljust, cells, widths))
+        if len(line) != RECORD_LENGTH:
+            line = _fit_cells(cells, widths, headings, number, where)
+        kind, is_first_line = role
+        if is_first_line:
+            collected.add_first(line, long_text, kind, number)
+        else:
+            collected.add_continuation(line[_CODE_COLUMNS], kind, line[LAYOUT_BY_NAME["sequence_number"].columns], long_text, number)
+    return _records(collected)
+
+
+def _fit_cells(cells: list[str], widths: list[int], headings: list[str], number: int, where: str) -> str:
+    """The line of a row with a cell wider than its layout field: fits once stripped, or fails."""
+    stripped = [cell.strip() for cell in cells]
+    for cell, width, heading in zip(stripped, widths, headings):
+        if len(cell) > width:
+            raise LoadError(where, f"{cell!r} is longer than the {width} characters of the record layout", line=number, field=heading)
+    return "".join(map(str.ljust, stripped, widths))
