@@ -69,6 +69,8 @@ CONSTANT_NAMES: tuple[str, ...] = (
     "rural_addon_a",
     "rural_addon_b",
     "rural_addon_c",
+    "outlier_cap_ratio",
+    "late_noa_grace_days",
 )
 
 _ENTRY_KEYS = {
@@ -138,6 +140,8 @@ class RateYear:
     rural_addon_a: CitedValue
     rural_addon_b: CitedValue
     rural_addon_c: CitedValue
+    outlier_cap_ratio: CitedValue
+    late_noa_grace_days: CitedValue
 
 
 assert tuple(f.name for f in fields(RateYear))[2:] == CONSTANT_NAMES

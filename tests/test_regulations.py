@@ -178,7 +178,7 @@ def test_bad_flag_and_unknown_kind(tmp_path):
 def test_correction_of_an_unknown_rule(tmp_path):
     extra = "  - id: CMS-0000-CN\n    kind: correction\n    title: t\n    corrects: CMS-1234-F\n    confirmed: false\n"
     error = _fails(tmp_path, MINIMAL + extra)
-    assert (error.line, error.field) == (25, "regulations[1].corrects")
+    assert (error.line, error.field) == (27, "regulations[1].corrects")
 
 
 def test_malformed_yaml(tmp_path):
