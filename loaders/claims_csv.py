@@ -62,10 +62,10 @@ REQUIRED_COLUMNS = frozenset(
 LIST_SEPARATOR = ";"
 PAIR_SEPARATOR = "="
 
-_DECIMAL = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)\Z")
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
+_DECIMAL = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)\Z")
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
 _TYPE_OF_BILL = re.compile(r"0[0-9A-Z]{2}[0-9A-Z]\Z")
-_REVENUE_CODE = re.compile(r"\d{4}\Z")
+_REVENUE_CODE = re.compile(r"[0-9]{4}\Z")
 _HEX_KEY = re.compile(r"[0-9a-f]{64}\Z")
 _CODE = re.compile(r"[0-9A-Z]+\Z")
 _FLAGS = {"Y": True, "N": False}

@@ -45,8 +45,8 @@ IMPLEMENTATION_GUIDE_PREFIX = "005010X223"
 
 _CHUNK_CHARACTERS = 1 << 20
 _WHITESPACE = " \t\r\n\f\v"
-_DECIMAL = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)\Z")
-_DIGITS4 = re.compile(r"\d{4}\Z")
+_DECIMAL = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)\Z")
+_DIGITS4 = re.compile(r"[0-9]{4}\Z")
 
 # HI composite qualifiers (code list 1270) this reader keeps.
 _PRINCIPAL_DIAGNOSIS = frozenset({"ABK", "BK"})  # ICD-10, ICD-9
@@ -314,7 +314,7 @@ class _ClaimBuilder:
         "segment", "claim_id", "agency_id", "state", "beneficiary_key", "type_of_bill",
         "period_from", "period_through", "admission_date", "admission_source", "patient_status",
         "review_tracking_number", "principal", "diagnoses", "condition_codes", "occurrence_codes",
-        "value_codes", "cbsa", "fips_county", "lines", "problems",
+        "value_codes", "cbsa", "fips_county", "lines", "problems", "period_seen",
     )
 
     def __init__(self, segment: int, claim_id: str):
@@ -339,6 +339,7 @@ class _ClaimBuilder:
         self.fips_county: str | None = None
         self.lines: list[_LineBuilder] = []
         self.problems: list[ClaimProblem] = []
+        self.period_seen = False  # a DTP*434, readable or not
 
 
 class _Assembler:
@@ -543,6 +544,7 @@ class _Assembler:
             claim = self.claim
             try:
                 if qualifier == "434":
+                    claim.period_seen = True
                     claim.period_from, claim.period_through = _date_range(elements)
                 elif qualifier == "435":
                     claim.admission_date = _date_range(elements)[0]
@@ -689,7 +691,7 @@ class _Assembler:
             missing.append(("2010AA NM109", "no billing provider identifier (NM1*85 NM109)"))
         if claim.beneficiary_key is None:
             missing.append(("2010BA NM109", "no subscriber member identifier (NM1*IL NM109)"))
-        if claim.period_from is None:
+        if not claim.period_seen:
             missing.append(("DTP*434", "no statement period (DTP*434)"))
         if not claim.lines:
             missing.append(("LX", "no service line (loop 2400)"))
@@ -747,7 +749,7 @@ def _element(elements: list[str], position: int) -> str:
 
 
 def _date(text: str, element: str) -> date:
-    if len(text) != 8 or not text.isdigit():
+    if len(text) != 8 or not (text.isascii() and text.isdigit()):
         raise _BadElement(element, f"date {text!r} is not CCYYMMDD")
     try:
         return date(int(text[:4]), int(text[4:6]), int(text[6:]))
@@ -769,7 +771,7 @@ def _date_range(elements: list[str]) -> tuple[date, date]:
             raise _BadElement("DTP03", f"date range {text!r} ends before it begins")
         return start, end
     if form == "DT":
-        if len(text) != 12 or not text.isdigit():
+        if len(text) != 12 or not (text.isascii() and text.isdigit()):
             raise _BadElement("DTP03", f"date-time {text!r} is not CCYYMMDDHHMM")
         day = _date(text[:8], "DTP03")
         return day, day
