@@ -31,12 +31,13 @@ import io
 import re
 import zipfile
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from operator import itemgetter
 from pathlib import Path, PurePosixPath
 
-from python_calamine import CalamineWorkbook
+from python_calamine import CalamineSheet, CalamineWorkbook
 
 from loaders.errors import LoadError
 from loaders.hcpcs_layout import (
@@ -328,10 +329,6 @@ def _date_from_name(name: str) -> date | None:
 # --- records from layout lines, shared by txt and xlsx --------------------------------------------
 
 
-def _fold(text: str) -> str:
-    return " ".join(text.split())
-
-
 def _number(text: str) -> int:
     digits = text.strip()
     if not (digits.isascii() and digits.isdigit()):
@@ -380,6 +377,13 @@ class _Collected:
         self.numbers.append(number)
 
     def add_continuation(self, code: str, kind: str, sequence: str, text: str, number: int) -> None:
+        first_lines = self.first_lines
+        if not (first_lines and code == first_lines[-1][_CODE_COLUMNS] and kind == self.kinds[-1] and sequence.isascii() and sequence.isdigit()):
+            self._check_continuation(code, kind, sequence, number)
+        self.continuations.setdefault(len(first_lines) - 1, []).append((int(sequence), text))
+
+    def _check_continuation(self, code: str, kind: str, sequence: str, number: int) -> None:
+        """Raise for a continuation line that does not continue the record before it."""
         if not self.first_lines:
             raise LoadError(self.where, f"continuation line of {code.strip()!r} before any first line", line=number, field="record_identification_code")
         first_code = self.first_lines[-1][_CODE_COLUMNS].strip()
@@ -388,10 +392,9 @@ class _Collected:
         if kind != self.kinds[-1]:
             raise LoadError(self.where, f"{kind} continuation line follows a {self.kinds[-1]} record", line=number, field="record_identification_code")
         try:
-            sequence_number = _number(sequence)
+            _number(sequence)
         except ValueError as error:
             raise LoadError(self.where, str(error), line=number, field="sequence_number") from None
-        self.continuations.setdefault(len(self.first_lines) - 1, []).append((sequence_number, text))
 
 
 _CODE_COLUMNS = LAYOUT_BY_NAME["code"].columns
@@ -413,28 +416,36 @@ def _records(collected: _Collected) -> tuple[tuple[HcpcsRecord, ...], tuple[str,
         "source_line": numbers,
     }
     for field in _CONVERTED_FIELDS:
-        cut = field.columns
-        columns[field.name] = _convert_column(field, [line[cut] for line in lines], numbers, where)
+        texts = list(map(itemgetter(field.columns), lines))
+        columns[field.name] = _convert_column(field, texts, numbers, where)
     records = tuple(map(HcpcsRecord, *(columns[name] for name in RECORD_FIELDS)))
     return records, repairs
 
 
 def _convert_column(field: LayoutField, texts: list[str], numbers: list[int], where: str) -> list:
-    if field.occurs > 1:
-        slots = itemgetter(*(slice(start, start + field.width) for start in range(0, field.end - field.start + 1, field.width)))
-        return [() if text.isspace() else tuple(filter(None, map(str.strip, slots(text)))) for text in texts]
-    if field.kind == "code":
-        return [text.strip() for text in texts]
     if field.kind == "text":
-        return [" ".join(text.split()) for text in texts]
-    convert = _VALUE_CONVERTERS[field.kind]
+        return [" ".join(text.split()) for text in texts]  # runs of whitespace folded
+    if field.kind == "code" and field.occurs == 1:
+        return [text.strip() for text in texts]
+    convert = _occurrences_of(field) if field.occurs > 1 else _VALUE_CONVERTERS[field.kind]
     values = {}
-    for text in dict.fromkeys(texts):  # each distinct text once, in file order
+    for text in dict.fromkeys(texts):  # each distinct text once (a few dozen), in file order
         try:
             values[text] = convert(text)
         except ValueError as error:
             raise LoadError(where, str(error), line=numbers[texts.index(text)], field=field.name) from None
-    return [values[text] for text in texts]
+    return list(map(values.__getitem__, texts))
+
+
+def _occurrences_of(field: LayoutField) -> Callable[[str], tuple[str, ...]]:
+    """A function from the columns of a repeated field to its non-blank slots, stripped:
+    ("00",) from the pricing indicator's "00      "."""
+    slots = itemgetter(*(slice(start, start + field.width) for start in range(0, field.end - field.start + 1, field.width)))
+
+    def occurrences(text: str) -> tuple[str, ...]:
+        return tuple(filter(None, map(str.strip, slots(text))))
+
+    return occurrences
 
 
 def _repair_shifted_asc_dates(lines: list[str], numbers: list[int], where: str) -> tuple[str, ...]:
@@ -501,22 +512,24 @@ def _first_record(data: bytes, where: str) -> tuple[int, int]:
     )
 
 
-def _text_codec(data: bytes, where: str) -> str:
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        raise LoadError(where, "the file is UTF-16 encoded; CMS ships HCPCS txt files in cp1252", line=1, field="encoding")
-    if data.isascii():
-        return "cp1252"
+def _text_codec(data: bytes, offset: int) -> str:
+    """The encoding of the records (from ``offset`` on): see the module notes."""
+    records = data[offset:]
+    if records.isascii():
+        return "ascii"  # the same text as cp1252, decoded faster
     try:
-        data.decode("utf-8")
+        records.decode("utf-8")
     except UnicodeDecodeError:
         return "cp1252"
     return "utf-8"
 
 
 def _parse_txt(data: bytes, where: str) -> tuple[tuple[HcpcsRecord, ...], tuple[str, ...]]:
-    codec = _text_codec(data, where)
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise LoadError(where, "the file is UTF-16 encoded; CMS ships HCPCS txt files in cp1252", line=1, field="encoding")
     data = data.removeprefix(codecs.BOM_UTF8)
     first_index, offset = _first_record(data, where)
+    codec = _text_codec(data, offset)
     try:
         text = data[offset:].decode(codec)
     except UnicodeDecodeError as error:
@@ -576,18 +589,19 @@ def _open_workbook(data: bytes, where: str) -> CalamineWorkbook:
         raise LoadError(where, f"cannot open the xlsx ({error})", field="workbook") from error
 
 
-def _find_xlsx_header(workbook: CalamineWorkbook, where: str) -> tuple[list[list[object]], int, dict[str, int]]:
-    """(rows of the sheet, index of its header row, heading -> column index)."""
+def _find_xlsx_header(workbook: CalamineWorkbook, where: str) -> tuple[CalamineSheet, int, dict[str, int]]:
+    """(the sheet, the index of its header row, heading -> column index)."""
     for sheet_name in workbook.sheet_names:
         try:
-            rows = workbook.get_sheet_by_name(sheet_name).to_python(skip_empty_area=False)
+            sheet = workbook.get_sheet_by_name(sheet_name)
+            top_rows = sheet.to_python(skip_empty_area=False, nrows=MAX_XLSX_HEADER_ROWS)
         except Exception as error:  # a sheet calamine cannot read
             raise LoadError(where, f"cannot read sheet {sheet_name!r} ({error})", field="sheet") from error
-        for index, row in enumerate(rows[:MAX_XLSX_HEADER_ROWS]):
+        for index, row in enumerate(top_rows):
             headings = [str(cell).strip().upper() for cell in row]
             if XLSX_KEY_HEADINGS <= set(headings):
                 columns = {heading: column for column, heading in reversed(list(enumerate(headings))) if heading}
-                return rows, index, columns
+                return sheet, index, columns
     sheets = ", ".join(repr(name) for name in workbook.sheet_names)
     raise LoadError(
         where,
@@ -629,7 +643,8 @@ def _xlsx_template(columns: dict[str, int], header_row: int, where: str) -> tupl
 
 
 def _parse_xlsx(data: bytes, where: str) -> tuple[tuple[HcpcsRecord, ...], tuple[str, ...]]:
-    rows, header, columns = _find_xlsx_header(_open_workbook(data, where), where)
+    sheet, header, columns = _find_xlsx_header(_open_workbook(data, where), where)
+    rows = sheet.to_python(skip_empty_area=False)
     sheet_columns, widths, headings = _xlsx_template(columns, header + 1, where)
     take = itemgetter(*sheet_columns)
     record_id_slot = headings.index("RECID")
