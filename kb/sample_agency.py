@@ -131,22 +131,27 @@ def default_case_mix() -> tuple[tuple[str, float], ...]:
 
 
 def synthetic_npi(serial: int) -> str:
-    """A well-formed NPI (Luhn check digit over the 80840 prefix) that starts with 9, from a serial.
+    """A well-formed NPI that starts with 9, from a serial number (0 to 99999999).
 
     Real NPIs start with 1 or 2, so these never name a real provider.
     """
     if not 0 <= serial < 10**8:
         raise ValueError(f"serial {serial} is not between 0 and 99999999")
-    base = f"9{serial:08d}"
-    digits = [int(digit) for digit in "80840" + base]
+    first_nine = f"9{serial:08d}"
+    return first_nine + npi_check_digit(first_nine)
+
+
+def npi_check_digit(first_nine: str) -> str:
+    """The NPI check digit: Luhn over the card-issuer prefix 80840 and the first nine digits."""
     total = 0
-    for position, digit in enumerate(reversed(digits)):
+    for position, digit in enumerate(reversed("80840" + first_nine)):
+        value = int(digit)
         if position % 2 == 0:
-            digit *= 2
-            if digit > 9:
-                digit -= 9
-        total += digit
-    return base + str((10 - total % 10) % 10)
+            value *= 2
+            if value > 9:
+                value -= 9
+        total += value
+    return str((10 - total % 10) % 10)
 
 
 @dataclass(frozen=True)
