@@ -42,8 +42,10 @@ Key changes (one ``key_changed`` record, never a removal plus an addition):
   true; when the same description and cross-reference link them, each names the other in
   ``related_key``.
 - CBSA: a CBSA only in the old wage index and one only in the new, with the same name (whitespace
-  folded, case ignored), each being the only such candidate for the other: the CBSA was
-  renumbered. The change carries the old and new wage index (with their difference).
+  folded, case ignored), each being the only such candidate for the other, or a pair the caller
+  declares (``renumbered_cbsas``, from a crosswalk): the CBSA was renumbered. The change carries
+  the old and new wage index (with their difference); a different name is a ``cbsa_name_changed``
+  under the new number.
 
 Ambiguous candidates (two old keys for one new key or the reverse) are never paired.
 
@@ -367,8 +369,15 @@ def diff_hhpps(
     *,
     old_provenance: Provenance,
     new_provenance: Provenance,
+    renumbered_cbsas: Mapping[str, str] | None = None,
 ) -> list[Change]:
-    """The changes that turn one year's HH PPS parameters into the next's (see the module rules)."""
+    """The changes that turn one year's HH PPS parameters into the next's (see the module rules).
+
+    ``renumbered_cbsas`` (old CBSA -> new CBSA, e.g. from the crosswalk a rule publishes with new
+    OMB delineations) declares renumberings whose names changed too; a pair is used when the old
+    CBSA is only on the old side and the new CBSA only on the new side. Other pairs are found by
+    name.
+    """
 
     def change(change_type: str, key: str, field_name: str | None, old_value: Any, new_value: Any,
                *, label: str | None = None, old_key: str | None = None, numeric: bool = True) -> Change:
@@ -420,9 +429,16 @@ def diff_hhpps(
 
     only_old = sorted(set(old.wage_index) - set(new.wage_index))
     only_new = sorted(set(new.wage_index) - set(old.wage_index))
-    renumbered = _pair_unique(
-        only_old,
-        only_new,
+    declared = {
+        old_cbsa: new_cbsa
+        for old_cbsa, new_cbsa in sorted((renumbered_cbsas or {}).items())
+        if old_cbsa in only_old and new_cbsa in only_new
+    }
+    if len(set(declared.values())) != len(declared):
+        raise ValueError("renumbered_cbsas maps two old CBSAs to one new CBSA")
+    renumbered = declared | _pair_unique(
+        [cbsa for cbsa in only_old if cbsa not in declared],
+        [cbsa for cbsa in only_new if cbsa not in declared.values()],
         lambda old_cbsa, new_cbsa: old_cbsa in old.cbsa_names and new_cbsa in new.cbsa_names
         and _same_description(old.cbsa_names[old_cbsa], new.cbsa_names[new_cbsa]),
     )
@@ -433,8 +449,8 @@ def diff_hhpps(
             old_cbsa = renumbered_new[cbsa]
             changes.append(change("key_changed", cbsa, "wage_index", old.wage_index[old_cbsa], new.wage_index[cbsa],
                                   label=name, old_key=old_cbsa))
-            if old.cbsa_names[old_cbsa] != name:
-                changes.append(change("cbsa_name_changed", cbsa, "name", old.cbsa_names[old_cbsa], name,
+            if old.cbsa_names.get(old_cbsa) != name:
+                changes.append(change("cbsa_name_changed", cbsa, "name", old.cbsa_names.get(old_cbsa), name,
                                       label=name, numeric=False))
         else:
             changes.append(change("cbsa_added", cbsa, "wage_index", None, new.wage_index[cbsa], label=name))

@@ -290,6 +290,25 @@ def test_cbsa_renumbered_with_the_same_name_is_one_key_change():
     assert apply_changes(old, changes) == new
 
 
+def test_cbsa_renumbered_by_a_declared_crosswalk_despite_a_new_name():
+    old = hhpps()
+    new = hhpps(
+        wage_index={"10180": Decimal("0.8052"), "16984": Decimal("1.0325"), "99901": Decimal("0.6603")},
+        cbsa_names={"10180": "Abilene, TX", "16984": "Chicago-Naperville-Evanston, IL", "99901": "ALABAMA"},
+    )
+    old = hhpps(
+        wage_index={"10180": Decimal("0.8052"), "16974": Decimal("1.0420"), "99901": Decimal("0.6603")},
+        cbsa_names={"10180": "Abilene, TX", "16974": "Chicago-Naperville-Arlington Hei", "99901": "ALABAMA"},
+    )
+    assert summary(diff(old, new)) == [("cbsa_added", "16984", "wage_index"), ("cbsa_removed", "16974", "wage_index")]
+    changes = diff_hhpps(old, new, old_provenance=OLD, new_provenance=NEW, renumbered_cbsas={"16974": "16984"})
+    assert [(c.change_type, c.old_key, c.key, c.old, c.new) for c in changes] == [
+        ("key_changed", "16974", "16984", Decimal("1.0420"), Decimal("1.0325")),
+        ("cbsa_name_changed", None, "16984", "Chicago-Naperville-Arlington Hei", "Chicago-Naperville-Evanston, IL"),
+    ]
+    assert apply_changes(old, changes) == new
+
+
 def test_hhpps_state_refuses_names_of_unknown_cbsas():
     with pytest.raises(ValueError, match="12345"):
         hhpps(cbsa_names={"12345": "Nowhere"})
@@ -299,6 +318,8 @@ def test_hhpps_state_refuses_names_of_unknown_cbsas():
 
 # The yearly constants as CMS's pricer uses them (DOMAIN.md's table; the rules' citations).
 CONSTANTS = {
+    2020: {"thirty_day_rate": Decimal("1864.03"), "labor_share": Decimal("0.761"), "fdl_ratio": Decimal("0.56")},
+    2021: {"thirty_day_rate": Decimal("1901.12"), "labor_share": Decimal("0.761"), "fdl_ratio": Decimal("0.56")},
     2023: {"thirty_day_rate": Decimal("2010.69"), "thirty_day_rate_no_quality": Decimal("1972.02"),
            "labor_share": Decimal("0.761"), "fdl_ratio": Decimal("0.35"), "loss_sharing_ratio": Decimal("0.80")},
     2024: {"thirty_day_rate": Decimal("2038.13"), "thirty_day_rate_no_quality": Decimal("1998.56"),
@@ -340,6 +361,23 @@ def test_real_tables_2023_to_2024(hhpps_2023_2024):
     assert changes == sorted(changes, key=Change.sort_key)
     assert apply_changes(old, changes) == new
     assert diff_hhpps(new, new, old_provenance=OLD, new_provenance=NEW) == []
+
+
+def test_real_cbsa_renumbering_of_cy2021():
+    """CY2021 adopted OMB Bulletin 18-04: three CBSAs got new numbers and new names."""
+    old, new = real_hhpps(2020), real_hhpps(2021)
+    crosswalk = {"16974": "16984", "19380": "19430", "39140": "39150"}
+    plain = diff_hhpps(old, new, old_provenance=OLD, new_provenance=NEW)
+    assert {c.key for c in plain if c.change_type == "cbsa_removed"} == {"16974", "19380", "20524", "39140", "43524"}
+    changes = diff_hhpps(old, new, old_provenance=OLD, new_provenance=NEW, renumbered_cbsas=crosswalk)
+    renumbered = {c.old_key: (c.key, c.label) for c in changes if c.change_type == "key_changed"}
+    assert renumbered == {"16974": ("16984", "Chicago-Naperville-Evanston, IL"), "19380": ("19430", "Dayton-Kettering, OH"),
+                          "39140": ("39150", "Prescott Valley-Prescott, AZ")}
+    removed = {c.key for c in changes if c.change_type == "cbsa_removed"}
+    added = {c.key for c in changes if c.change_type == "cbsa_added"}
+    assert removed == {"20524", "43524"} and not added & set(crosswalk.values())
+    assert len(changes) == len(plain)  # each pair: a key change and a name change, for a removal and an addition
+    assert apply_changes(old, changes) == new
 
 
 # --- properties --------------------------------------------------------------------------------

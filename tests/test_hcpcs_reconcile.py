@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from kb.diff import Change, Provenance, diff_hcpcs
+from kb.diff import Change, Provenance, apply_changes, diff_hcpcs
 from loaders.errors import LoadError
 from loaders.hcpcs import read_hcpcs
 from loaders.hcpcs_changes import (
@@ -381,3 +381,17 @@ def test_counts_reconcile(reconciliation, year):
         assert explained <= set(UNREPORTED[year])
         assert other_letter == Counter(other_letters), action
         assert len(ours) == len(reported) - len(unmatched) + len(explained) + sum(other_letters.values()), action
+
+
+@pytest.mark.parametrize("year", [2018, 2019])
+def test_real_diff_applies_and_links_replacements(reconciliation, year):
+    old_state, new_state, changes, _, _ = reconciliation[year]
+    applied = apply_changes(old_state, changes)
+    assert {code: r.state() for code, r in applied.items()} == {code: r.state() for code, r in new_state.items()}
+    assert not [c for c in changes if c.change_type == "key_changed"]  # no code left the file for a new number
+    replaced = sorted((c.related_key, c.key) for c in changes if c.change_type == "added" and c.related_key)
+    assert replaced == {
+        2018: [("C9483", "J9022")],
+        2019: [("C9014", "J0567"), ("C9024", "J9153"), ("C9028", "J9229"), ("C9029", "J1628"), ("C9492", "J9173"),
+               ("C9493", "J1301")],
+    }[year]
