@@ -527,7 +527,8 @@ def _expect(actual: Any, change: Change, expected: Any | None = None) -> None:
     wanted = change.old if expected is None else expected
     if actual != wanted:
         raise ChangeConflict(
-            f"{change.source} {change.change_type} {change.key} {change.field or ''}: expected {wanted!r}, found {actual!r}"
+            f"{change.source} {change.change_type} {change.key} {change.field or ''}: "
+            f"expected {wanted!r}, found {actual!r}"
         )
 
 

@@ -202,7 +202,9 @@ def parse_change_report_prn(data: bytes, path: str | Path = "<bytes>") -> HcpcsC
     return HcpcsChangeReport(path=label, rows=tuple(rows))
 
 
-def parse_change_report_xlsx(data: bytes, path: str | Path = "<bytes>", *, sheet: str | None = None) -> HcpcsChangeReport:
+def parse_change_report_xlsx(
+    data: bytes, path: str | Path = "<bytes>", *, sheet: str | None = None
+) -> HcpcsChangeReport:
     """Rows of a change report workbook: the "Changes by HCPC..." sheet, or ``sheet``.
 
     The header row is the first whose first cell starts with ``HCPC``; columns are code, type of
@@ -233,7 +235,8 @@ def parse_change_report_xlsx(data: bytes, path: str | Path = "<bytes>", *, sheet
         if not any(cell.strip() for cell in row):
             continue
         if not row[0].strip():
-            raise LoadError(where, f"row has a type of change {row[1].strip()!r} but no code", line=number, field="code")
+            raise LoadError(where, f"row has a type of change {row[1].strip()!r} but no code",
+                            line=number, field="code")
         short, long = (row[2], row[3]) if with_descriptions else (None, None)
         rows.append(_row(where, number, row[0], row[1], short, long))
     return HcpcsChangeReport(path=where, rows=tuple(rows))
@@ -261,7 +264,9 @@ def read_hcpcs_changes(path: str | Path, *, member: str | None = None, sheet: st
                 if member is None:
                     members = change_report_members(names)
                     if not members:
-                        raise LoadError(path, "the archive holds no HCPCS change report (*Trans*.xlsx, Changes_by_*.prn)")
+                        raise LoadError(
+                            path, "the archive holds no HCPCS change report (*Trans*.xlsx, Changes_by_*.prn)"
+                        )
                     member = members[0]
                 elif member not in names:
                     raise LoadError(path, f"the archive has no member {member!r}")

@@ -36,7 +36,7 @@ CHANGE_TYPE_TITLES: dict[str, str] = {
     "added": "Codes added",
     "discontinued": "Codes discontinued",
     "reactivated": "Codes reactivated",
-    "key_changed": "Keys changed",
+    "key_changed": "Renumbered (key changed)",
     "long_description_changed": "Long description changed",
     "short_description_changed": "Short description changed",
     "pricing_indicator_changed": "Pricing indicator changed",
@@ -242,7 +242,11 @@ def type_count_chart(summary: Sequence[SummaryLine]) -> Chart:
 
 def relative_change_histogram(changes: Sequence[Change], change_type: str, *, bins: int = 10) -> Chart | None:
     """Vertical bars: how the relative changes of one change type spread (None if there are none)."""
-    ratios = [c.relative_change * 100 for c in changes if c.change_type == change_type and c.relative_change is not None]
+    ratios = [
+        c.relative_change * 100
+        for c in changes
+        if c.change_type == change_type and c.relative_change is not None
+    ]
     if not ratios:
         return None
     low, high = min(ratios), max(ratios)
@@ -267,7 +271,8 @@ def relative_change_histogram(changes: Sequence[Change], change_type: str, *, bi
     return Chart(
         chart_id=f"chart-{change_type}", title=f"{title}: relative change (%)",
         description=f"Histogram of the relative change of {len(ratios)} values in {bins} bins from "
-                    f"{low.quantize(_PERCENT)}% to {high.quantize(_PERCENT)}%; each bar is labelled with its lower bound.",
+                    f"{low.quantize(_PERCENT)}% to {high.quantize(_PERCENT)}%; "
+                    "each bar is labelled with its lower bound.",
         width=left * 2 + bins * bar_width, height=top + plot_height + bottom,
         bars=tuple(bars), horizontal=False,
     )
@@ -372,9 +377,9 @@ def render_csv(report: ChangeReport) -> str:
     writer.writerow(CSV_COLUMNS)
     for group in report.groups:
         for row in group.rows:
-            writer.writerow(
-                ("yes" if row.watched else "") if column == "watched" else getattr(row, column) for column in CSV_COLUMNS
-            )
+            values = {column: getattr(row, column) for column in CSV_COLUMNS}
+            values["watched"] = "yes" if row.watched else ""
+            writer.writerow(values[column] for column in CSV_COLUMNS)
     return out.getvalue()
 
 
