@@ -20,8 +20,10 @@ Decisions on what the real files do:
   limit), so both editions of one release give the same text.
 - The xlsx SEQNUM has 4 digits where the layout has 5 (its last digit, always 0, is dropped):
   ``0010`` is read as sequence number 100, as the txt gives it.
-- A zip member (or bare file, or the parts of an xlsx package) larger than ``MAX_MEMBER_BYTES``
-  uncompressed is refused before it is expanded.
+- Zip bombs: a file, a zip member or an xlsx package whose declared uncompressed size passes
+  ``MAX_MEMBER_BYTES`` (200 MB; a release is about 4 MB) is refused before anything is expanded.
+  A member is never expanded past its declared size: one that holds more fails its CRC check and
+  is refused as damaged; reading also stops at the cap whatever the header says.
 """
 
 from __future__ import annotations

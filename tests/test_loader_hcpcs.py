@@ -489,6 +489,17 @@ def test_zip_bomb_declared_size_is_refused_before_expanding(tmp_path):
     assert_located(error, f"{path}!HCPC2019_CONTR_ANWEB.txt", line=None, field="uncompressed size")
 
 
+def test_member_holding_more_than_it_declares_is_refused(tmp_path):
+    data = bytearray(anweb_zip(tmp_path / "plain.zip", SAMPLE.read_bytes()).read_bytes())
+    central = data.index(b"PK\x01\x02")
+    struct.pack_into("<I", data, central + 24, 100)  # declares 100 bytes, holds 2,000+
+    path = tmp_path / "understated.zip"
+    path.write_bytes(bytes(data))
+    with pytest.raises(LoadError, match="damaged or truncated .*Bad CRC-32") as error:
+        read_hcpcs(path)
+    assert_located(error, f"{path}!HCPC2019_CONTR_ANWEB.txt", line=None, field="compressed data")
+
+
 def test_member_over_the_size_cap_is_refused(tmp_path, monkeypatch):
     path = anweb_zip(tmp_path / "big.zip", SAMPLE.read_bytes() + b" " * 50_000)
     monkeypatch.setattr(hcpcs, "MAX_MEMBER_BYTES", 20_000)
