@@ -18,6 +18,12 @@ Decisions on what the real files do:
   identification code 4 or 8, in sequence-number order) joined by one space, runs of whitespace
   folded. The xlsx keeps one cell per record (continued on RECID 4 rows only past the cell's
   limit), so both editions of one release give the same text.
+- CMS's txt and xlsx of one release do not quite agree: in 2017 three action effective dates
+  differ (L5638, L5640, L5643), in 2019 the xlsx leaves the action effective date blank for 115
+  old codes and adds a fourth type of service to E0210 and E0776. Each edition is read as it is.
+- The one defect repaired: five 2018 records (C9488, C9745-C9748) have no ASC group and their ASC
+  effective date two columns early (both editions). They are read as no ASC group and the date,
+  and each repair is listed in ``HcpcsRelease.repairs``.
 - The xlsx SEQNUM has 4 digits where the layout has 5 (its last digit, always 0, is dropped):
   ``0010`` is read as sequence number 100, as the txt gives it.
 - Zip bombs: a file, a zip member or an xlsx package whose declared uncompressed size passes
@@ -56,7 +62,7 @@ from loaders.hcpcs_record import RECORD_FIELDS, HcpcsRecord
 #: Largest file, zip member or xlsx package (uncompressed) the reader expands; a release is ~4 MB.
 MAX_MEMBER_BYTES = 200 * 1024 * 1024
 #: Disclaimer lines CMS puts before the first record (8 to 11 in the real files) are skipped; a
-#: file with no record among its first lines this many lines is not an HCPCS release.
+#: file with no record among its first this many lines is not an HCPCS release.
 MAX_HEADER_LINES = 40
 #: Rows searched for the xlsx header row (row 1, 8 or 11 in the real files).
 MAX_XLSX_HEADER_ROWS = 50
