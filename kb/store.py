@@ -9,6 +9,7 @@ commits the whole file or nothing.
 from __future__ import annotations
 
 import hashlib
+import operator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from kb.bulk import insert_rows
 from kb.models import (
     HcpcsCode,
     HcpcsListing,
@@ -136,9 +138,26 @@ def _column_value(value):
     return LIST_SEPARATOR.join(value) if isinstance(value, tuple) else value
 
 
+_state_of = operator.attrgetter(*STATE_FIELDS)
+
+_NEW_VERSION_COLUMNS = (
+    "code_id", "effective_from", "effective_to", "known_from", "first_release_id", "action_code",
+    "action_effective_date",
+) + STATE_FIELDS
+_LISTING_COLUMNS = (
+    "release_id", "code_id", "version_id", "action_code", "action_effective_date", "sequence_number",
+    "source_line",
+)
+
+
+def version_state(record: HcpcsRecord) -> tuple:
+    """The state of a record as the values of the ``hcpcs_version`` columns in STATE_FIELDS order."""
+    return tuple(LIST_SEPARATOR.join(v) if type(v) is tuple else v for v in _state_of(record))
+
+
 def version_columns(record: HcpcsRecord) -> dict:
     """The state of a record as ``hcpcs_version`` columns."""
-    return {name: _column_value(getattr(record, name)) for name in STATE_FIELDS}
+    return dict(zip(STATE_FIELDS, version_state(record)))
 
 
 def _first_effective_from(record: HcpcsRecord, release_effective: date) -> date:
@@ -210,13 +229,15 @@ def store_hcpcs_release(session: Session, parsed, identity: FileIdentity) -> Sto
             )
         seen[record.code] = record.source_line
 
-    code_ids = dict(session.execute(sa.select(HcpcsCode.code, HcpcsCode.id)).all())
+    connection = session.connection()
+    code_table = HcpcsCode.__table__
+    code_ids = dict(connection.execute(sa.select(code_table.c.code, code_table.c.id)).all())
     new_codes = [
-        {"code": r.code, "kind": r.kind} for r in parsed.records if r.code not in code_ids
+        (r.code, r.kind) for r in parsed.records if r.code not in code_ids
     ]
     if new_codes:
-        session.execute(sa.insert(HcpcsCode), new_codes)
-        code_ids = dict(session.execute(sa.select(HcpcsCode.code, HcpcsCode.id)).all())
+        insert_rows(connection, code_table, ("code", "kind"), new_codes)
+        code_ids = dict(connection.execute(sa.select(code_table.c.code, code_table.c.id)).all())
 
     current = _current_versions(session)
     new_versions: list[dict] = []
@@ -225,19 +246,11 @@ def store_hcpcs_release(session: Session, parsed, identity: FileIdentity) -> Sto
     supersessions: list[dict] = []
     for record in parsed.records:
         code_id = code_ids[record.code]
-        columns = version_columns(record)
-        state = tuple(columns[name] for name in STATE_FIELDS)
+        state = version_state(record)
         now = current.get(code_id)
         listing.append(
-            {
-                "release_id": release.id,
-                "code_id": code_id,
-                "version_id": now.id if now is not None and now.state == state else None,
-                "action_code": record.action_code,
-                "action_effective_date": record.action_effective_date,
-                "sequence_number": record.sequence_number,
-                "source_line": record.source_line,
-            }
+            [release.id, code_id, now.id if now is not None and now.state == state else None,
+             record.action_code, record.action_effective_date, record.sequence_number, record.source_line]
         )
         if now is not None and now.state == state:
             continue
@@ -258,45 +271,38 @@ def store_hcpcs_release(session: Session, parsed, identity: FileIdentity) -> Sto
         if effective_to is not None and effective_to < effective_from:
             effective_to = effective_from
         new_versions.append(
-            {
-                "code_id": code_id,
-                "effective_from": effective_from,
-                "effective_to": effective_to,
-                "effective_to_known_from": None,
-                "known_from": known,
-                "known_to": None,
-                "first_release_id": release.id,
-                "action_code": record.action_code,
-                "action_effective_date": record.action_effective_date,
-                **columns,
-            }
+            (code_id, effective_from, effective_to, known, release.id, record.action_code,
+             record.action_effective_date) + state
         )
 
     version_table = HcpcsVersion.__table__
     if endings:
-        session.execute(
+        connection.execute(
             version_table.update()
             .where(version_table.c.id == sa.bindparam("version_id"))
             .values(effective_to=sa.bindparam("effective_to"), effective_to_known_from=sa.bindparam("effective_to_known_from")),
             endings,
         )
     if supersessions:
-        session.execute(
+        connection.execute(
             version_table.update()
             .where(version_table.c.id == sa.bindparam("version_id"))
             .values(known_to=sa.bindparam("known_to")),
             supersessions,
         )
     if new_versions:
-        inserted = session.execute(
-            sa.insert(version_table).returning(version_table.c.id, version_table.c.code_id, sort_by_parameter_order=True),
-            new_versions,
-        ).all()
-        new_version_ids = {code_id: version_id for version_id, code_id in inserted}
+        insert_rows(connection, version_table, _NEW_VERSION_COLUMNS, new_versions)
+        new_version_ids = dict(
+            connection.execute(
+                sa.select(version_table.c.code_id, version_table.c.id).where(
+                    version_table.c.first_release_id == release.id
+                )
+            ).all()
+        )
         for row in listing:
-            if row["version_id"] is None:
-                row["version_id"] = new_version_ids[row["code_id"]]
-    session.execute(sa.insert(HcpcsListing), listing)
+            if row[2] is None:
+                row[2] = new_version_ids[row[1]]
+    insert_rows(connection, HcpcsListing.__table__, _LISTING_COLUMNS, [tuple(row) for row in listing])
     return StoreSummary(
         release=release,
         already_loaded=False,
