@@ -47,6 +47,7 @@ _CHUNK_CHARACTERS = 1 << 20
 _WHITESPACE = " \t\r\n\f\v"
 _DECIMAL = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)\Z")
 _DIGITS4 = re.compile(r"[0-9]{4}\Z")
+_ZERO = Decimal(0)
 
 # HI composite qualifiers (code list 1270) this reader keeps.
 _PRINCIPAL_DIAGNOSIS = frozenset({"ABK", "BK"})  # ICD-10, ICD-9
@@ -303,8 +304,8 @@ class _LineBuilder:
         self.hcpcs: str | None = None
         self.hipps: str | None = None
         self.modifiers: tuple[str, ...] = ()
-        self.units = Decimal(0)
-        self.charge = Decimal(0)
+        self.units = _ZERO
+        self.charge = _ZERO
         self.service_date: date | None = None
         self.has_service = False
 
@@ -550,7 +551,7 @@ class _Assembler:
                     claim.admission_date = _date_range(elements)[0]
             except _BadElement as error:
                 self._bad("DTP", error)
-        elif loop == _LINE and self.line is not None and _element(elements, 1) == "472":
+        elif loop == _LINE and self.line is not None and len(elements) > 1 and elements[1] == "472":
             try:
                 self.line.service_date = _date_range(elements)[0]
             except _BadElement as error:
@@ -599,10 +600,10 @@ class _Assembler:
                     self._bad("HI", error)
             elif qualifier == _VALUE:
                 amount_text = parts[4] if len(parts) > 4 else ""
-                if not _DECIMAL.match(amount_text):
+                amount = _decimal(amount_text)
+                if amount is None:
                     self._problem("HI", f"{name}-5", f"value code {code} amount {amount_text!r} is not a number")
                     continue
-                amount = Decimal(amount_text)
                 claim.value_codes.append((code, amount))
                 if code in (CBSA_VALUE_CODE, FIPS_COUNTY_VALUE_CODE):
                     try:
@@ -624,7 +625,7 @@ class _Assembler:
             self._problem("LX", "LX01", "a service line outside any claim")
             return
         self.loop = _LINE
-        text = _element(elements, 1)
+        text = elements[1] if len(elements) > 1 else ""
         number = int(text) if text.isdigit() else 0
         line = self.line = _LineBuilder(self.segments.number, number)
         claim.lines.append(line)
@@ -641,7 +642,9 @@ class _Assembler:
             self._problem("SV2", None, f"a second SV2 in line {line.line_number}")
             return
         line.has_service = True
-        revenue_code = _element(elements, 1)
+        if len(elements) < 6:
+            elements = elements + [""] * (6 - len(elements))
+        revenue_code = elements[1]
         if not revenue_code:
             self._problem("SV2", "SV201", "the revenue code is missing")
             return
@@ -649,7 +652,7 @@ class _Assembler:
             self._problem("SV2", "SV201", f"revenue code {revenue_code!r} is not four digits")
             return
         line.revenue_code = revenue_code
-        procedure = _element(elements, 2)
+        procedure = elements[2]
         if procedure:
             parts = procedure.split(self.component)
             qualifier = parts[0]
@@ -661,21 +664,22 @@ class _Assembler:
                 line.hcpcs = code
             elif qualifier == "HP":
                 line.hipps = code
-            line.modifiers = tuple(modifier for modifier in parts[2:6] if modifier)
-        charge = _element(elements, 3)
-        if not _DECIMAL.match(charge):
-            self._problem("SV2", "SV203", f"line charge {charge!r} is not a number")
+            if len(parts) > 2:
+                line.modifiers = tuple(modifier for modifier in parts[2:6] if modifier)
+        charge = _decimal(elements[3])
+        if charge is None:
+            self._problem("SV2", "SV203", f"line charge {elements[3]!r} is not a number")
             return
-        line.charge = Decimal(charge)
-        basis = _element(elements, 4)
-        if basis not in ("UN", "DA"):
+        line.charge = charge
+        basis = elements[4]
+        if basis != "UN" and basis != "DA":
             self._problem("SV2", "SV204", f"unit basis {basis!r} is neither UN nor DA")
             return
-        units = _element(elements, 5)
-        if not _DECIMAL.match(units):
-            self._problem("SV2", "SV205", f"units {units!r} is not a number")
+        units = _decimal(elements[5])
+        if units is None:
+            self._problem("SV2", "SV205", f"units {elements[5]!r} is not a number")
             return
-        line.units = Decimal(units)
+        line.units = units
 
     # -- closing a claim ----------------------------------------------------------------------
 
@@ -748,7 +752,35 @@ def _element(elements: list[str], position: int) -> str:
     return elements[position] if position < len(elements) else ""
 
 
+#: Dates and amounts repeat all through a claims file: parse each distinct text once.
+_CACHE_LIMIT = 50_000
+_DATES: dict[str, date] = {}
+_DECIMALS: dict[str, Decimal] = {}
+
+
+def _decimal(text: str) -> Decimal | None:
+    """The exact value of an X12 decimal (R) element, None when the text is not one."""
+    value = _DECIMALS.get(text)
+    if value is None:
+        if not _DECIMAL.match(text):
+            return None
+        value = Decimal(text)
+        if len(_DECIMALS) < _CACHE_LIMIT:
+            _DECIMALS[text] = value
+    return value
+
+
 def _date(text: str, element: str) -> date:
+    day = _DATES.get(text)
+    if day is not None:
+        return day
+    day = _parse_date(text, element)
+    if len(_DATES) < _CACHE_LIMIT:
+        _DATES[text] = day
+    return day
+
+
+def _parse_date(text: str, element: str) -> date:
     if len(text) != 8 or not (text.isascii() and text.isdigit()):
         raise _BadElement(element, f"date {text!r} is not CCYYMMDD")
     try:
@@ -759,8 +791,10 @@ def _date(text: str, element: str) -> date:
 
 def _date_range(elements: list[str]) -> tuple[date, date]:
     """DTP02/DTP03 as (first, last): D8, RD8 (first-last) or DT (CCYYMMDDHHMM, the date part)."""
-    form = _element(elements, 2)
-    text = _element(elements, 3)
+    if len(elements) < 4:
+        elements = elements + [""] * (4 - len(elements))
+    form = elements[2]
+    text = elements[3]
     if form == "D8":
         day = _date(text, "DTP03")
         return day, day
