@@ -228,7 +228,7 @@ class _Segments:
                         continue
                     self.number += 1
                     elements = segment.split(element_separator)
-                    if elements[0] == "ISA":
+                    if segment[:3] == "ISA" and (len(segment) == 3 or not segment[3].isalnum()):
                         raise self._error(
                             f"segment {self.number}: a new ISA begins before the IEA of interchange "
                             f"{self.interchanges}: the interchange is truncated",
@@ -259,6 +259,8 @@ class _Segments:
 
     def _read_isa(self, buffer: str) -> tuple[list[str], str, str]:
         """Parse the ISA at the start of ``buffer``; return its elements, the rest, the terminator."""
+        if len(buffer) < 4:
+            raise self._error(f"segment {self.number + 1} (ISA): the file ends inside ISA", field="ISA")
         element_separator = buffer[3]
         if element_separator.isalnum() or element_separator in _WHITESPACE:
             raise self._error(f"segment {self.number + 1} (ISA): the element separator {element_separator!r} is not a delimiter", field="ISA")

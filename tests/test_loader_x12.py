@@ -300,6 +300,26 @@ def test_truncated_file_is_a_load_error():
     assert caught.value.field == "IEA"
 
 
+def test_file_cut_inside_isa_is_a_load_error():
+    for text in ("ISA", "ISA*00*          *00*"):
+        with pytest.raises(LoadError, match=r"segment 1 \(ISA\): (the file ends inside ISA|fewer than 16 elements)"):
+            read_text(text)
+
+
+def test_interchange_without_iea_before_the_next_is_a_load_error():
+    fixture = (FIXTURES / "home-health-two-interchanges.837i").read_text("latin-1")
+    text = fixture.replace("IEA*1*000000001~", "")
+    with pytest.raises(LoadError, match="a new ISA begins before the IEA of interchange 1") as caught:
+        read_text(text)
+    assert caught.value.field == "IEA"
+
+
+def test_data_after_the_last_interchange_is_a_load_error():
+    text = ENVELOPE_START + claim_text("1") + ENVELOPE_END + "GS*HC*S*R~"
+    with pytest.raises(LoadError, match="data after the IEA of interchange 1 is not another interchange"):
+        read_text(text)
+
+
 def test_professional_claims_are_a_load_error():
     text = (ENVELOPE_START + claim_text("1") + ENVELOPE_END).replace("005010X223A2", "005010X222A1")
     with pytest.raises(LoadError, match=r"segment 3 \(ST\): implementation guide '005010X222A1'") as caught:
