@@ -16,8 +16,9 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from kb.models import HhppsCaseMix, HhppsRevenueRate, HhppsRuralAddOn, HhppsWageIndex, Release
+from kb.diff import RATE_VARIANTS, HhppsState, Provenance
 from kb.pricing import PricingParameters
-from regulations.catalogue import Catalogue, RateYear
+from regulations.catalogue import CONSTANT_NAMES, Catalogue, RateYear
 
 ConflictPolicy = Literal["first", "last", "refuse"]
 
@@ -293,3 +294,34 @@ def hipps_meaning(hipps: str) -> list[tuple[str, str, str]]:
     hipps = hipps.upper()
     return [(name, char, meanings.get(char, "not a valid value"))
             for (name, meanings), char in zip(HIPPS_POSITIONS, hipps.ljust(5))]
+
+
+def hhpps_state(tables: YearTables) -> HhppsState:
+    """One year's parameters as the diff engine's ``HhppsState`` (constants named for the diff:
+    ``thirty_day_rate``, ``thirty_day_rate_no_quality``, ``labor_share`` ...).
+
+    A CBSA in conflict that no policy resolved is left out of the wage index (and said so by
+    ``tables.wage_index_conflicts``).
+    """
+    year = tables.rate_year
+    constants = {
+        name.replace("rate_30_day", "thirty_day_rate"): getattr(year, name).value for name in CONSTANT_NAMES
+    }
+    return HhppsState(
+        weights={h: c.weight for h, c in tables.case_mix.items()},
+        lupa_thresholds={h: c.lupa_threshold for h, c in tables.case_mix.items()},
+        visit_rates={(code, variant): getattr(row, "visit_rate" + suffix)
+                     for code, row in tables.visit_rates.items() for variant, suffix in RATE_VARIANTS.items()},
+        unit_rates={(code, variant): getattr(row, "unit_rate" + suffix)
+                    for code, row in tables.visit_rates.items() for variant, suffix in RATE_VARIANTS.items()},
+        wage_index={cbsa: v.wage_index for cbsa, v in tables.wage_index.items()},
+        constants=constants,
+        cbsa_names={cbsa: v.name for cbsa, v in tables.wage_index.items()},
+    )
+
+
+def provenance(tables: YearTables) -> Provenance:
+    """The diff engine's provenance of one year's parameters: the rule and the tables' files."""
+    files = ", ".join(tables.sources[kind].file_name for kind in ("hrg", "rev", "wage_index"))
+    return Provenance(label=f"CY{tables.on.year}", effective_date=tables.rate_year.effective_from,
+                      citation=f"{tables.rate_year.rule}; {files}")

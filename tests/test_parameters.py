@@ -90,3 +90,23 @@ def test_histories_and_meanings(hhpps):
 def test_no_table_before_2020(hhpps):
     with pytest.raises(ParameterError):
         tables(hhpps, date(2019, 6, 1))
+
+
+def test_two_years_diff_as_the_compliance_officer_reads_them(hhpps):
+    from kb.diff import diff_hhpps
+    from kb.parameters import hhpps_state, provenance
+
+    before, after = tables(hhpps, date(2023, 1, 1), conflict_policy="first"), tables(hhpps, date(2024, 1, 1))
+    changes = diff_hhpps(hhpps_state(before), hhpps_state(after),
+                         old_provenance=provenance(before), new_provenance=provenance(after))
+    by_type: dict[str, list] = {}
+    for change in changes:
+        by_type.setdefault(change.change_type, []).append(change)
+    assert len(by_type["weight_changed"]) == 431  # 1 of 432 weights is unchanged
+    assert len(by_type["lupa_threshold_changed"]) == 41
+    labor = by_type["labor_share_changed"][0]
+    assert (labor.old, labor.new) == (Decimal("0.761"), Decimal("0.749"))
+    assert [(c.old, c.new) for c in by_type["fdl_ratio_changed"]] == [(Decimal("0.35"), Decimal("0.27"))]
+    rate = next(c for c in by_type["thirty_day_rate_changed"] if c.key == "thirty_day_rate")
+    assert (rate.old, rate.new) == (Decimal("2010.69"), Decimal("2038.13"))
+    assert "CMS-1780-F" in rate.citation
