@@ -37,7 +37,8 @@ split: its earlier part is restated unchanged (a new version with the same state
 event's date) so that answers for dates the correction does not touch stay the same. When no
 version of a code is in force on or after the date, because the release lists the code as
 discontinued (E0628 in 2017, terminated 2016-12-31), the record the release listed is corrected
-as a whole: there is no later date to correct, and the record is what the release said.
+as a whole: there is no later date to correct, and the record is what the release said. A record
+that a correction deleted is not a discontinued record: a later row about it finds nothing.
 
 What each kind of event does (``loaders.hcpcs_corrections.CORRECTION_KINDS``):
 
@@ -343,7 +344,8 @@ def _column(value):
 class _Applier:
     """Applies the events of one document, one at a time, in the caller's session."""
 
-    def __init__(self, session: Session, document: CorrectionDocument, release: Release, corrected: Release, where: str):
+    def __init__(self, session: Session, document: CorrectionDocument, release: Release, corrected: Release,
+                 where: str):
         self.session = session
         self.document = document
         self.release = release
@@ -356,6 +358,14 @@ class _Applier:
         self.correction_release_ids = {
             r.id for r in _loaded_versions(session, document.release_year).values()
         } | {release.id}
+        #: Codes whose record an applied delete of this year's corrections took out of the release.
+        self.deleted = set(session.execute(
+            sa.select(HcpcsCorrection.code).where(
+                HcpcsCorrection.release_id.in_(self.correction_release_ids),
+                HcpcsCorrection.kind == "delete",
+                HcpcsCorrection.outcome == APPLIED,
+            )
+        ).scalars())
 
     # -- lookups
 
@@ -415,8 +425,10 @@ class _Applier:
 
     # -- events
 
-    def outcome(self, event: CorrectionEvent, outcome: str, reason: str, version_id: int | None = None) -> CorrectionOutcome:
-        return CorrectionOutcome(event.code, event.kind, event.source_row, event.effective_date, outcome, reason, version_id)
+    def outcome(self, event: CorrectionEvent, outcome: str, reason: str,
+                version_id: int | None = None) -> CorrectionOutcome:
+        return CorrectionOutcome(event.code, event.kind, event.source_row, event.effective_date, outcome, reason,
+                                 version_id)
 
     def apply(self, event: CorrectionEvent) -> CorrectionOutcome:
         code_id = self.code_id(event.code)
@@ -436,10 +448,11 @@ class _Applier:
 
     def targets(self, event: CorrectionEvent, code_id: int, record_known: bool) -> tuple[list, bool]:
         """The versions an event works on, and whether they are corrected as a whole (the record
-        of a code discontinued before the event's date, when the corrected release lists it)."""
+        of a code discontinued before the event's date, when the corrected release lists it and
+        no correction deleted it)."""
         current = self.current(code_id)
         in_force = self.in_force_from(current, event.effective_date)
-        if in_force or not current or not record_known:
+        if in_force or not current or not record_known or event.code in self.deleted:
             return in_force, False
         return [current[-1]], True
 
@@ -456,8 +469,11 @@ class _Applier:
         if not targets:
             if event.kind in ("add", "reinstate"):
                 return self.add(event, code_id, restored)
+            if code_id is None:
+                return self.outcome(event, NOT_APPLIED, f"{event.code} is not in any loaded release: "
+                                                        f"{self.corrected.label} does not list it")
             return self.outcome(event, NOT_APPLIED,
-                                f"{event.code} is not in any loaded release: {self.corrected.label} does not list it")
+                                f"no version of {event.code} is known to be in force from {event.effective_date}")
 
         first_new = None
         for version in targets:
@@ -557,6 +573,7 @@ class _Applier:
             self.supersede(version)
             if version["effective_from"] < event.effective_date:
                 self.insert(code_id, _row_values(version), version["effective_from"], event.effective_date, None)
+        self.deleted.add(event.code)
         return self.outcome(event, APPLIED,
                             f"what {self.corrected.label} said about {event.code} from {event.effective_date} "
                             f"is no longer known from {self.known}")

@@ -150,11 +150,12 @@ def test_every_row_of_every_document_has_an_outcome(loaded):
             assert [(r.source_row, r.code, r.kind) for r in rows] == [
                 (e.source_row, e.code, e.kind) for e in document.events
             ]
-            counts = tuple(sum(1 for r in rows if r.outcome == outcome) for outcome in (APPLIED, NO_CHANGE, NOT_APPLIED))
+            counts = tuple(sum(1 for r in rows if r.outcome == o) for o in (APPLIED, NO_CHANGE, NOT_APPLIED))
             assert counts == OUTCOME_COUNTS[(year, version)], (year, version)
             assert counts == tuple(summary.count(o) for o in (APPLIED, NO_CHANGE, NOT_APPLIED))
             assert all(r.reason for r in rows if r.outcome != APPLIED)
-            assert all(r.version_id is not None for r in rows if r.outcome == APPLIED and r.kind not in ("delete", "withdraw"))
+            makes_a_version = [r for r in rows if r.outcome == APPLIED and r.kind not in ("delete", "withdraw")]
+            assert all(r.version_id is not None for r in makes_a_version)
             assert summary.other_rows == 2  # the title and the column header
             assert f"{len(rows)} corrections" in summary.describe()
 
@@ -183,8 +184,9 @@ def test_each_version_is_a_release_with_its_knowledge_date(loaded):
 
 def test_g0279_long_description_changes_in_knowledge_time_only(loaded):
     engine, _ = loaded
-    annual_text, _ = next((r.long_description, r) for r in annual(2018)[0].records if r.code == "G0279")
-    corrected = "Diagnostic digital breast tomosynthesis, unilateral or bilateral (list separately in addition to 77065 or 77066)"
+    annual_text = next(r.long_description for r in annual(2018)[0].records if r.code == "G0279")
+    corrected = ("Diagnostic digital breast tomosynthesis, unilateral or bilateral "
+                 "(list separately in addition to 77065 or 77066)")
     assert annual_text.endswith("(list separately in addition to g0204 or g0206)")
     assert long_description(engine, "G0279", date(2018, 3, 1), known_on=date(2017, 12, 1)) == annual_text
     assert long_description(engine, "G0279", date(2018, 3, 1), known_on=date(2017, 12, 21)) == annual_text
@@ -260,7 +262,8 @@ def test_knowledge_changes_of_the_2018_corrections(loaded):
         *{("added", code, None) for code in ("G9868", "G9869", "G9870")},
         *{("discontinued", code, None) for code in ("G9890", "G9891")},
         *{("long_description_changed", code, "long_description") for code in descriptions},
-        *{("short_description_changed", code, "short_description") for code in ("G9367", "G9368", "G9490", "G9637", "G9638")},
+        *{("short_description_changed", code, "short_description")
+          for code in ("G9367", "G9368", "G9490", "G9637", "G9638")},
         *{("administrative_data_changed", code, "asc_group") for code in ("C9488", "C9745", "C9746", "C9747", "C9748")},
         ("administrative_data_changed", "G0499", "lab_certifications"),
     }
@@ -385,7 +388,8 @@ def tiny_document(year: int, version: int, *events: CorrectionEvent, known: date
     )
 
 
-def event(code: str, kind: str, *changes: FieldChange, row: int = 5, effective: date | None = None, **options) -> CorrectionEvent:
+def event(code: str, kind: str, *changes: FieldChange, row: int = 5, effective: date | None = None,
+          **options) -> CorrectionEvent:
     return CorrectionEvent(code=code, action_text=kind, kind=kind, changes=changes,
                            effective_date=effective or date(2018, 1, 1), source_row=row, **options)
 
@@ -401,9 +405,13 @@ def test_include_exclude_and_rows_that_cannot_apply(engine):
         event("Z9999", "revise", FieldChange("long_description", "Text"), row=8),
         event("A0002", "withdraw", row=9),
         event("Z9999", "delete", row=10),
+        event("A0002", "delete", row=11),
+        event("A0002", "revise", FieldChange("long_description", "Text"), row=12),
     ), TINY)
     assert [(o.source_row, o.outcome) for o in summary.outcomes] == [
-        (5, APPLIED), (6, NO_CHANGE), (7, NO_CHANGE), (8, NOT_APPLIED), (9, NOT_APPLIED), (10, NOT_APPLIED)]
+        (5, APPLIED), (6, NO_CHANGE), (7, NO_CHANGE), (8, NOT_APPLIED), (9, NOT_APPLIED), (10, NOT_APPLIED),
+        (11, APPLIED), (12, NOT_APPLIED)]
+    assert "no version of A0002 is known to be in force from 2018-01-01" in summary.outcomes[7].reason
     assert "2018 annual does not list it" in summary.outcomes[3].reason
     assert "no earlier correction" in summary.outcomes[4].reason
     a0001 = history(engine, "A0001")
