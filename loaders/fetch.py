@@ -568,6 +568,7 @@ def _download_once(
             raise LoadError(
                 url, f"refused: {total} bytes is more than the {MAX_DOWNLOAD_BYTES} byte limit", field="Content-Length"
             )
+        expected = total if total is not None else source.size  # for progress only
         received = offset
         try:
             with part.open(mode) as out:
@@ -577,7 +578,7 @@ def _download_once(
                         break
                     out.write(chunk)
                     if progress is not None:
-                        progress(source.path, received, total)
+                        progress(source.path, received, expected)
         except requests.RequestException as error:  # the connection broke: keep the .part to resume
             raise _TryAgain(f"connection to {host} lost after {received} bytes: {_reason(error)}") from error
         if received > MAX_DOWNLOAD_BYTES:

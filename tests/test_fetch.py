@@ -344,6 +344,37 @@ def test_a_connection_lost_midway_resumes_on_the_next_attempt(tmp_path, mirror_s
     assert (second.range, second.status, second.bytes_sent) == (f"bytes={kept}-", 206, len(VISITS_BYTES) - kept)
 
 
+def test_a_partial_download_the_server_cannot_resume_starts_again(tmp_path, mirror_server, demo):
+    mirror_server.scripted[VISITS] = [416]
+    part = tmp_path / "dest" / (VISITS + ".part")
+    part.parent.mkdir(parents=True)
+    stale = VISITS_BYTES + b"trailing bytes of a stale download"
+    part.write_bytes(stale)
+    path = fetch.fetch("demo-visits", dest_dir=tmp_path / "dest", mirror=mirror_server.url, catalogue=demo)
+    assert path.read_bytes() == VISITS_BYTES
+    first, second = mirror_server.requests
+    assert (first.range, first.status) == (f"bytes={len(stale)}-", 416)
+    assert (second.range, second.status) == (None, 200)
+
+
+def test_a_refusal_other_than_404_is_not_retried(tmp_path, mirror_server, demo):
+    mirror_server.scripted[VISITS] = [403]
+    with pytest.raises(LoadError) as caught:
+        fetch.fetch("demo-visits", dest_dir=tmp_path / "dest", mirror=mirror_server.url, catalogue=demo)
+    assert str(caught.value) == f"{mirror_server.url}{VISITS}: unexpected answer (HTTP 403 Forbidden)"
+    assert len(mirror_server.requests) == 1
+
+
+def test_progress_falls_back_on_the_table_size_without_content_length(tmp_path, mirror_server, demo):
+    mirror_server.send_length = False
+    seen = []
+    fetch.fetch(
+        "demo-visits", dest_dir=tmp_path / "dest", mirror=mirror_server.url, catalogue=demo,
+        progress=lambda name, done, total: seen.append((name, done, total)),
+    )
+    assert seen[-1] == (VISITS, len(VISITS_BYTES), len(VISITS_BYTES))
+
+
 def test_404_names_the_url(tmp_path, mirror_server, demo):
     mirror_server.roots = []
     with pytest.raises(LoadError) as caught:
