@@ -113,6 +113,7 @@ VERSION_FIELDS: tuple[str, ...] = STATE_FIELDS + ("action_code", "action_effecti
 _VERSION = HcpcsVersion.__table__
 _DATE_FIELDS = frozenset(name for name in VERSION_FIELDS if isinstance(_VERSION.c[name].type, sa.Date))
 _LIST_FIELDS = frozenset(f.name for f in dataclasses.fields(HcpcsRecord) if str(f.type).startswith("tuple"))
+_ACTION_TEXT_LENGTH = HcpcsCorrection.__table__.c.action_text.type.length
 _LABEL_VERSION = re.compile(r"^(?P<year>\d{4}) corrections V(?P<version>\d+)$")
 
 
@@ -201,6 +202,10 @@ def store_hcpcs_corrections(
             field="title",
         )
     _check_order(session, document, where, title_row)
+    too_long = next((e for e in document.events if len(e.action_text) > _ACTION_TEXT_LENGTH), None)
+    if too_long is not None:
+        raise LoadError(where, f"action text of {too_long.code} is longer than {_ACTION_TEXT_LENGTH} characters",
+                        line=too_long.source_row, field="ACTION")
 
     release = add_release(
         session,
@@ -228,7 +233,7 @@ def store_hcpcs_corrections(
                     "release_id": release.id,
                     "code": outcome.code,
                     "kind": outcome.kind,
-                    "action_text": event.action_text[:400],
+                    "action_text": event.action_text,
                     "source_row": outcome.source_row,
                     "effective_date": outcome.effective_date,
                     "outcome": outcome.outcome,

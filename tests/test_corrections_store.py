@@ -495,3 +495,11 @@ def test_a_revert_to_a_release_that_does_not_list_the_code_fails(engine):
     with pytest.raises(LoadError) as error:
         store_document(engine, document, TINY)
     assert_load_error(error, path="tiny-corrections.zip", line=7, field="CODE", text="which does not list it")
+
+
+def test_an_action_text_too_long_to_keep_is_refused(engine):
+    store_tiny_release(engine, 2018, tiny_record("A0001"))
+    long_event = dataclasses.replace(event("A0001", "revise", row=9), action_text="Revise " + "x" * 400)
+    with pytest.raises(LoadError) as error:
+        store_document(engine, tiny_document(2018, 1, event("A0001", "delete"), long_event), TINY)
+    assert_load_error(error, path="tiny-corrections.zip", line=9, field="ACTION", text="longer than 400 characters")
