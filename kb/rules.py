@@ -182,19 +182,21 @@ class DatabaseKnowledge(MemoryKnowledge):
         """
         version = HcpcsVersion.__table__
         hcpcs_query = (
-            sa.select(HcpcsCode.code, version.c.effective_from, version.c.effective_to)
+            sa.select(HcpcsCode.code, version.c.effective_from, version.c.effective_to, version.c.added_date,
+                      version.c.termination_date)
             .join(version, version.c.code_id == HcpcsCode.id)
             .where(version.c.known_to.is_(None))
         )
         if codes is not None:
             wanted = sorted(set(codes))
             hcpcs_query = hcpcs_query.where(HcpcsCode.code.in_(wanted)) if wanted else None
-        hcpcs: dict[str, list[tuple[date, date | None]]] = {}
+        versions: dict[str, list[tuple]] = {}
         queries = 0
         if hcpcs_query is not None:
             queries += 1
-            for code, effective_from, effective_to in session.execute(hcpcs_query):
-                hcpcs.setdefault(code, []).append((effective_from, effective_to))
+            for code, *columns in session.execute(hcpcs_query):
+                versions.setdefault(code, []).append(tuple(columns))
+        hcpcs = {code: _spans(rows) for code, rows in versions.items()}
         case_mix = _tables_by_start(
             session.execute(
                 sa.select(Release.effective_date, Release.published_date, Release.id,
@@ -212,6 +214,23 @@ class DatabaseKnowledge(MemoryKnowledge):
         knowledge = cls(hcpcs=hcpcs, case_mix=case_mix, wage_index=wage_index)
         knowledge.queries = queries + 2
         return knowledge
+
+
+def _spans(versions: list[tuple]) -> list[tuple[date, date | None]]:
+    """The intervals a code is in effect, from its versions (effective from, effective to, added
+    date, termination date).
+
+    A release shows a code's state only from its last action (G0151 from 2011-01-01 in the 2019
+    file, though added in 1999): before its first version, the code was in effect from its added
+    date, up to its termination when that came first.
+    """
+    spans = [(effective_from, effective_to) for effective_from, effective_to, _, _ in versions]
+    first_from, _, added, terminated = min(versions, key=lambda row: row[0])
+    if added is not None and added < first_from:
+        end = first_from if terminated is None else min(first_from, date.fromordinal(terminated.toordinal() + 1))
+        if added < end:
+            spans.append((added, end))
+    return spans
 
 
 def _tables_by_start(rows) -> dict[date, dict[str, int | None]]:
