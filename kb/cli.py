@@ -6,6 +6,7 @@ import json
 import sys
 from dataclasses import asdict
 from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
 from functools import wraps
 from pathlib import Path
 
@@ -17,7 +18,8 @@ from rich.table import Table
 from kb import database, ingest, queries
 from loaders.errors import LoadError
 
-console = Console()
+# A terminal gets tables fitted to its width; a pipe or file gets lines long enough not to wrap.
+console = Console(width=None if sys.stdout.isatty() else 200)
 
 
 def _date(_ctx, _param, value):
@@ -212,3 +214,277 @@ def _json_default(value):
     if isinstance(value, tuple):
         return list(value)
     return str(value)
+
+
+# --- HH PPS parameters and the regulation catalogue ------------------------------------------
+
+_POLICY = click.Choice(["first", "last", "refuse"])
+
+
+def _session(obj: Context):
+    from sqlmodel import Session
+
+    return Session(obj.engine)
+
+
+def _parameter_errors(command):
+    """Missing or conflicting parameters: one line on stderr, exit status 1."""
+    from kb.parameters import ParameterError
+    from kb.review import ReviewError
+
+    @wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except (ParameterError, ReviewError) as error:
+            click.echo(f"error: {error.args[0] if error.args else error}", err=True)
+            sys.exit(1)
+
+    return wrapper
+
+
+@main.command()
+@click.argument("code")
+@click.option("--as-of", callback=_date, help="The date asked about (default: every year loaded).")
+@click.pass_obj
+def hipps(obj: Context, code, as_of):
+    """A HIPPS code: the meaning of each position, its weight and LUPA threshold by year, cited.
+
+    Example: hhkb hipps 1FC11 --as-of 2024-03-01
+    """
+    from kb.parameters import hipps_history, hipps_meaning
+
+    with _session(obj) as session:
+        history = hipps_history(session, code)
+    code = code.upper()
+    console.print(f"[bold]{code}[/bold]")
+    for position, (name, char, meaning) in enumerate(hipps_meaning(code), start=1):
+        console.print(f"  {position} {char}: {name}: {meaning}", highlight=False)
+    if not history:
+        click.echo(f"{code} is in no loaded case-mix table", err=True)
+        sys.exit(1)
+    if as_of:
+        history = [h for h in history if h.effective_from <= as_of][-1:]
+        if not history:
+            click.echo(f"no case-mix table in force on {as_of} is loaded", err=True)
+            sys.exit(1)
+    table = Table("effective", "weight", "LUPA threshold", "source")
+    for year in history:
+        table.add_row(str(year.effective_from), str(year.weight), str(year.lupa_threshold), year.source.cite())
+    console.print(table)
+
+
+@main.command()
+@click.argument("on", metavar="DATE", callback=_date)
+@click.option("--known-on", callback=_date, help="Only what was published by this date.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+@_parameter_errors
+def params(obj: Context, on, known_on, as_json):
+    """The HH PPS parameter set in force on a date, each value with its citation.
+
+    Example: hhkb params 2024-03-01
+    """
+    from kb.parameters import year_tables
+    from regulations.catalogue import CONSTANT_NAMES, load_catalogue
+
+    catalogue = load_catalogue()
+    with _session(obj) as session:
+        tables = year_tables(session, catalogue, on, known_on=known_on, conflict_policy="first")
+    year = tables.rate_year
+    rule = catalogue.get(year.rule)
+    constants = {name: getattr(year, name) for name in CONSTANT_NAMES}
+    if as_json:
+        payload = {
+            "date": on, "rule": year.rule, "rule_citation": rule.citation, "rule_published": rule.published,
+            "effective_from": year.effective_from,
+            "constants": {name: {"value": value.value, "citation": value.citation, "confirmed": value.confirmed}
+                          for name, value in constants.items()},
+            "tables": {kind: {"file": source.file_name, "release": source.label, "sha256": source.sha256,
+                              "regulation": source.regulation} for kind, source in tables.sources.items()},
+            "hipps_codes": len(tables.case_mix),
+            "cbsas": len(tables.wage_index),
+        }
+        click.echo(json.dumps(payload, indent=2, default=_json_default))
+        return
+    console.print(f"[bold]HH PPS parameters in force on {on}[/bold]: {year.rule} ({rule.citation}, "
+                  f"published {rule.published}, effective {year.effective_from})", highlight=False)
+    table = Table("constant", "value", "citation", "confirmed")
+    for name, value in constants.items():
+        table.add_row(name, "none" if value.value is None else str(value.value), value.citation,
+                      "yes" if value.confirmed else "no")
+    console.print(table)
+    tables_view = Table("table", "file", "release", "rows")
+    tables_view.add_row("case-mix weights, LUPA thresholds", tables.sources["hrg"].file_name,
+                        tables.sources["hrg"].label, str(len(tables.case_mix)))
+    tables_view.add_row("per-visit and per-unit rates", tables.sources["rev"].file_name,
+                        tables.sources["rev"].label, str(len(tables.visit_rates)))
+    tables_view.add_row("wage index", tables.sources["wage_index"].file_name,
+                        tables.sources["wage_index"].label, str(len(tables.wage_index)))
+    console.print(tables_view)
+    outlier = (year.rate_30_day.value * year.fdl_ratio.value).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    console.print(f"outlier fixed-dollar loss amount (30-day rate x FDL, before wage adjustment): ${outlier:,}")
+
+
+@main.command("wage-index")
+@click.argument("cbsa")
+@click.option("--as-of", callback=_date, help="The date asked about (default: every year loaded).")
+@click.option("--policy", type=_POLICY, default="refuse", show_default=True,
+              help="A CBSA listed twice in one year's file: take the first row, the last, or refuse to choose.")
+@click.pass_obj
+@_parameter_errors
+def wage_index(obj: Context, cbsa, as_of, policy):
+    """A CBSA's wage index by year (or on a date), with the file and row it comes from.
+
+    Example: hhkb wage-index 35614 --as-of 2024-03-01
+    """
+    from kb.parameters import wage_index_history, year_tables
+    from regulations.catalogue import load_catalogue
+
+    with _session(obj) as session:
+        if as_of:
+            values = [year_tables(session, load_catalogue(), as_of, conflict_policy=policy).wage_index_of(cbsa)]
+        else:
+            values = wage_index_history(session, cbsa)
+    if not values:
+        click.echo(f"CBSA {cbsa} is in no loaded wage index", err=True)
+        sys.exit(1)
+    table = Table("effective", "wage index", "name", "source", "note")
+    for value in values:
+        table.add_row(str(value.effective_from), str(value.wage_index), value.name, value.source.cite(),
+                      "; ".join(n for n in (value.conflict, value.name_flag) if n))
+    console.print(table)
+
+
+@main.command("rules")
+@click.option("--kind", help="Only entries of this kind (hh_pps_rule, correction, notice ...).")
+@click.pass_obj
+def rules_command(obj: Context, kind):
+    """The regulation catalogue: every rule and source a change can cite.
+
+    Example: hhkb rules --kind hh_pps_rule
+    """
+    from regulations.catalogue import load_catalogue
+
+    table = Table("id", "kind", "citation", "published", "effective", "confirmed", "title")
+    for rule in load_catalogue().rules:
+        if kind and rule.kind != kind:
+            continue
+        table.add_row(rule.document_id, rule.kind, rule.citation or "", str(rule.published or ""),
+                      str(rule.effective or ""), "yes" if rule.confirmed else "no", rule.title)
+    console.print(table)
+
+
+# --- what changed ----------------------------------------------------------------------------
+
+_FORMATS = ("html", "md", "csv", "json")
+
+
+def _write_change_report(report, out: Path | None, stem: str, stdout_format: str) -> None:
+    from reports import changes as render
+
+    renderers = {"html": render.render_html, "md": render.render_markdown, "csv": render.render_csv,
+                 "json": render.render_json}
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        for extension in _FORMATS:
+            (out / f"{stem}.{extension}").write_text(renderers[extension](report), encoding="utf-8")
+        click.echo(f"wrote {', '.join(str(out / f'{stem}.{e}') for e in _FORMATS)}")
+    if stdout_format == "summary":
+        table = Table("source", "change", "count", "watched")
+        for line in report.summary:
+            table.add_row(line.source_title, line.title, str(line.count), str(line.watched))
+        console.print(f"[bold]{report.title}[/bold]: {report.total} changes")
+        console.print(table)
+    else:
+        click.echo(renderers[stdout_format](report), nl=False)
+
+
+_OUTPUT_OPTIONS = [
+    click.option("--out", type=click.Path(path_type=Path), help="Write the report as HTML, Markdown, CSV and JSON here."),
+    click.option("--format", "stdout_format", type=click.Choice(["summary", *_FORMATS]), default="summary",
+                 show_default=True, help="What to print."),
+]
+
+
+def _output_options(command):
+    for option in reversed(_OUTPUT_OPTIONS):
+        command = option(command)
+    return command
+
+
+@main.group()
+def diff():
+    """Typed, cited changes between two HCPCS releases or two HH PPS rule years."""
+
+
+@diff.command("hcpcs")
+@click.argument("old")
+@click.argument("new")
+@_output_options
+@click.pass_obj
+@_parameter_errors
+def diff_hcpcs_command(obj: Context, old, new, out, stdout_format):
+    """Changes between two HCPCS releases, named by year, label, month or date.
+
+    Example: hhkb diff hcpcs 2018 2019 --out out/
+    """
+    from kb.review import HOME_HEALTH_WATCH_LIST, diff_hcpcs_releases, find_hcpcs_release
+    from reports.changes import build_change_report
+
+    with _session(obj) as session:
+        old_release, new_release = find_hcpcs_release(session, old), find_hcpcs_release(session, new)
+        changes = diff_hcpcs_releases(session, old_release, new_release)
+    report = build_change_report(changes, title=f"HCPCS changes: {old_release.label} to {new_release.label}",
+                                 watch_list=HOME_HEALTH_WATCH_LIST)
+    _write_change_report(report, out, f"hcpcs-{old}-{new}".replace(" ", "-"), stdout_format)
+
+
+@diff.command("hhpps")
+@click.argument("old_year", type=int)
+@click.argument("new_year", type=int)
+@click.option("--policy", type=_POLICY, default="first", show_default=True,
+              help="A CBSA listed twice in one year's wage index: which row to compare.")
+@_output_options
+@click.pass_obj
+@_parameter_errors
+def diff_hhpps_command(obj: Context, old_year, new_year, policy, out, stdout_format):
+    """Changes in HH PPS parameters from one calendar year to another.
+
+    Example: hhkb diff hhpps 2023 2024 --format md
+    """
+    from kb.review import diff_hhpps_years
+    from regulations.catalogue import load_catalogue
+    from reports.changes import build_change_report
+
+    with _session(obj) as session:
+        changes = diff_hhpps_years(session, load_catalogue(), old_year, new_year, conflict_policy=policy)
+    report = build_change_report(changes, title=f"HH PPS changes: CY{old_year} to CY{new_year}")
+    _write_change_report(report, out, f"hhpps-{old_year}-{new_year}", stdout_format)
+
+
+@main.command()
+@click.argument("year", type=int)
+@click.option("--watch", multiple=True, help="Codes to put first (default: the home health codes).")
+@click.option("--policy", type=_POLICY, default="first", show_default=True,
+              help="A CBSA listed twice in one year's wage index: which row to compare.")
+@_output_options
+@click.pass_obj
+@_parameter_errors
+def review(obj: Context, year, watch, policy, out, stdout_format):
+    """The compliance officer's annual review: everything taking effect in YEAR, by source, cited.
+
+    Example: hhkb review 2024 --out out/
+    """
+    from kb.review import HOME_HEALTH_WATCH_LIST, annual_review
+    from regulations.catalogue import load_catalogue
+    from reports.changes import DocumentLine, build_change_report
+
+    catalogue = load_catalogue()
+    with _session(obj) as session:
+        found = annual_review(session, catalogue, year, conflict_policy=policy)
+    documents = [DocumentLine(r.document_id, r.title, r.citation or "", str(r.published or ""), str(r.effective or ""))
+                 for r in found.regulations]
+    report = build_change_report(found.changes, title=f"Annual review {year}: what takes effect",
+                                 watch_list=watch or HOME_HEALTH_WATCH_LIST, documents=documents, notes=found.notes)
+    _write_change_report(report, out, f"review-{year}", stdout_format)

@@ -36,9 +36,6 @@ LOADER_VERSION = "1"
 #: How a tuple field is kept in one text column.
 LIST_SEPARATOR = "|"
 
-#: Actions that do not change what a code means, so its state holds since it was added.
-_STATE_SINCE_ADDED = {"A", "D"}
-
 
 @dataclass(frozen=True)
 class FileIdentity:
@@ -164,9 +161,14 @@ def _first_effective_from(record: HcpcsRecord, release_effective: date) -> date:
     """When the state a release shows for a code it has not listed before began to apply.
 
     An add or a discontinuation does not change what the code means, so the state holds since the
-    code was added; for any other action the state holds since that action took effect.
+    code was added; for any other last action the state holds since that action took effect.
     """
-    if record.action_code in _STATE_SINCE_ADDED and record.added_date:
+    discontinued = record.action_code == "D" or (
+        record.termination_date is not None
+        and record.action_effective_date is not None
+        and record.action_effective_date > record.termination_date
+    )  # a later release still shows the discontinuation as the last action, with action N
+    if (record.action_code == "A" or discontinued) and record.added_date:
         return record.added_date
     return record.action_effective_date or record.added_date or release_effective
 

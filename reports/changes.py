@@ -149,6 +149,23 @@ class SourcePair:
 
 
 @dataclass(frozen=True, slots=True)
+class DocumentLine:
+    """A regulation or CMS document that takes effect in the period a report covers."""
+
+    document_id: str
+    title: str
+    citation: str
+    published: str
+    effective: str
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    title: str
+    href: str
+
+
+@dataclass(frozen=True, slots=True)
 class ChangeReport:
     title: str
     generated_on: str
@@ -159,6 +176,9 @@ class ChangeReport:
     watched_rows: tuple[ChangeRow, ...]
     groups: tuple[ChangeGroup, ...]
     charts: tuple[Chart, ...]
+    documents: tuple[DocumentLine, ...] = ()
+    notes: tuple[str, ...] = ()
+    links: tuple[Link, ...] = ()
 
 
 # --- value texts ---------------------------------------------------------------------------------
@@ -287,6 +307,9 @@ def build_change_report(
     title: str,
     watch_list: Iterable[str] = (),
     generated_on: date | None = None,
+    documents: Iterable[DocumentLine] = (),
+    notes: Iterable[str] = (),
+    links: Iterable[Link] = (),
 ) -> ChangeReport:
     """The typed context of a change report. ``watch_list``: codes (or HIPPS, CBSAs) to put first."""
     changes = sorted(changes, key=Change.sort_key)
@@ -331,6 +354,9 @@ def build_change_report(
         watched_rows=tuple(row for _, row in rows if row.watched),
         groups=tuple(groups),
         charts=tuple(charts),
+        documents=tuple(documents),
+        notes=tuple(notes),
+        links=tuple(links),
     )
 
 

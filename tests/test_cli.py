@@ -1,0 +1,137 @@
+"""The command line, as a user runs it: output, exit status, and what a bad file leaves behind."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+from lxml import html
+
+from kb.cli import main
+from tests.conftest import HCPCS_DIR, HHPPS_DIR
+
+
+def run(database_url, *args, ok=True):
+    result = CliRunner().invoke(main, ["--db", database_url, *args], catch_exceptions=False)
+    if ok:
+        assert result.exit_code == 0, result.output
+    return result
+
+
+@pytest.fixture
+def loaded(database_url):
+    run(database_url, "load", str(HCPCS_DIR / "2018-Alpha-Numeric-HCPCS-File.zip"),
+        str(HCPCS_DIR / "2019-Alpha-Numeric-HCPCS-File.zip"), str(HHPPS_DIR))
+    return database_url
+
+
+def row_counts(database_url) -> dict[str, int]:
+    engine = sa.create_engine(database_url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.connect() as connection:
+        names = sa.inspect(connection).get_table_names()
+        counts = {n: connection.execute(sa.text(f'SELECT count(*) FROM "{n}"')).scalar_one() for n in names}
+    engine.dispose()
+    return counts
+
+
+def test_load_reports_each_file_and_a_second_load_changes_nothing(loaded):
+    before = row_counts(loaded)
+    again = run(loaded, "load", str(HCPCS_DIR / "2019-Alpha-Numeric-HCPCS-File.zip"))
+    assert "already loaded" in again.output and "nothing changed" in again.output
+    assert row_counts(loaded) == before
+
+
+def test_releases_lists_sources_dates_and_counts(loaded):
+    out = run(loaded, "releases").output
+    assert "2019 annual" in out and "6,800" in out and "hhpps-hrg" in out
+
+
+def test_code_answers_by_date_and_as_json(loaded):
+    assert "was in effect on 2015-06-01" in run(loaded, "code", "G0154", "--as-of", "2015-06-01").output
+    payload = json.loads(run(loaded, "code", "g0154", "--as-of", "2017-06-01", "--json").output)
+    assert payload["version_in_force"] is None
+    assert "terminated 2016-02-29" in payload["answer"]
+    assert payload["versions"][0]["fields"]["termination_date"] == "2016-02-29"
+    assert run(loaded, "code", "ZZZZZ", ok=False).exit_code == 1
+
+
+def test_search_finds_home_health_codes(loaded):
+    assert "G0151" in run(loaded, "search", "physical therapist home health").output
+
+
+def test_params_shows_the_rule_year_in_force(loaded):
+    out = run(loaded, "params", "2024-03-01", "--json").output
+    payload = json.loads(out)
+    assert payload["rule"] == "CMS-1780-F"
+    assert payload["constants"]["rate_30_day"]["value"] == "2038.13"
+    assert payload["constants"]["labor_share"]["value"] == "0.749"
+    assert payload["tables"]["hrg"]["file"] == "hrg-2024.csv"
+    assert json.loads(run(loaded, "params", "2023-12-31", "--json").output)["constants"]["fdl_ratio"]["value"] == "0.35"
+    assert "550.30" in run(loaded, "params", "2024-03-01").output
+
+
+def test_hipps_and_wage_index(loaded):
+    out = run(loaded, "hipps", "1FC11").output
+    assert "1.1009" in out and "1.0929" in out and "hrg-2024.csv" in out
+    refused = run(loaded, "wage-index", "49700", "--as-of", "2023-05-01", ok=False)
+    assert refused.exit_code == 1 and "listed more than once" in refused.output
+    assert "1.4394" in run(loaded, "wage-index", "49700", "--as-of", "2023-05-01", "--policy", "first").output
+
+
+def test_rules_lists_the_catalogue(loaded):
+    out = run(loaded, "rules").output
+    assert "CMS-1780-F" in out and "CMS-6069-N" in out
+
+
+def test_diff_and_review_write_every_format(loaded, tmp_path):
+    run(loaded, "diff", "hcpcs", "2018", "2019", "--out", str(tmp_path))
+    page = html.parse(str(tmp_path / "hcpcs-2018-2019.html")).getroot()
+    assert page.xpath("count(//tr[contains(@class, 'change')])") > 600
+    hhpps = json.loads(run(loaded, "diff", "hhpps", "2023", "2024", "--format", "json").output)
+    types = {}
+    for change in hhpps["changes"] if isinstance(hhpps, dict) else hhpps:
+        types[change["change_type"]] = types.get(change["change_type"], 0) + 1
+    assert types["lupa_threshold_changed"] == 41
+    run(loaded, "review", "2024", "--out", str(tmp_path))
+    review = html.parse(str(tmp_path / "review-2024.html")).getroot()
+    assert review.xpath("//section[@id='documents']//td[text()='CMS-1780-F']")
+    assert (tmp_path / "review-2024.csv").read_text().count("\n") > 1000
+
+
+def test_unknown_release_is_a_clear_error(loaded):
+    result = run(loaded, "diff", "hcpcs", "2016", "2019", ok=False)
+    assert result.exit_code == 1 and "no HCPCS release matches '2016'" in result.output
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("empty.txt", b"", "the file is empty"),
+    ("notes.txt", b"this is not a CMS file\r\n", "not a file hhkb knows"),
+])
+def test_a_bad_file_is_one_line_and_changes_nothing(loaded, tmp_path, name, content, message):
+    before = row_counts(loaded)
+    path = tmp_path / name
+    path.write_bytes(content)
+    result = run(loaded, "load", str(path), ok=False)
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"error: {path}") and message in lines[0]
+    assert row_counts(loaded) == before
+
+
+def test_a_truncated_zip_among_good_files_leaves_the_earlier_ones_loaded(database_url, tmp_path):
+    good = HCPCS_DIR / "2017-Alpha-Numeric-HCPCS-File.zip"
+    truncated = tmp_path / "2018-Alpha-Numeric-HCPCS-File.zip"
+    truncated.write_bytes((HCPCS_DIR / "2018-Alpha-Numeric-HCPCS-File.zip").read_bytes()[:50_000])
+    assert zipfile.is_zipfile(good)
+    run(database_url, "load", str(good))
+    before = row_counts(database_url)
+    result = run(database_url, "load", str(truncated), ok=False)
+    assert result.exit_code == 2 and str(truncated) in result.output
+    assert row_counts(database_url) == before
+
+
+def test_db_upgrade_is_idempotent(database_url):
+    assert "schema at revision" in run(database_url, "db", "upgrade").output
