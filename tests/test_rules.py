@@ -151,3 +151,19 @@ def test_an_end_before_the_start_is_refused():
     with pytest.raises(LoadError, match="not after effective_from") as caught:
         parse_rule(text + "condition: {value_code_present: '61'}\n", "inline.yaml")
     assert (caught.value.line, caught.value.field) == (4, "effective_to")
+
+
+def test_docs_describe_every_operator_key_and_shipped_rule():
+    from regulations import rules as vocabulary
+    from tests.conftest import REPO
+
+    text = (REPO / "docs" / "rules.md").read_text(encoding="utf-8")
+    for operator in vocabulary.OPERATORS:
+        assert f"### `{operator}`" in text, operator
+    for key in [*vocabulary._FILTER_KEYS, *vocabulary._REQUIRE_KEYS, *vocabulary._APPLIES_TO_KEYS, *vocabulary._RULE_KEYS]:
+        assert f"| `{key}` |" in text, key
+    for rule in load_rules():
+        assert f"| `{rule.id}` |" in text, rule.id
+    with pytest.raises(LoadError) as caught:
+        load_rule(RULE_FIXTURES / "bad-pattern.yaml")
+    assert f"    {str(caught.value).replace(str(REPO) + '/', '')}\n" in text
