@@ -27,6 +27,9 @@ CSV_COLUMNS: tuple[str, ...] = (
     "severity", "rule_id", "agency_id", "claim_id", "line_number", "message", "citation",
 )
 
+#: The renderings, by the name a command line gives them.
+FORMATS: tuple[str, ...] = ("html", "md", "csv", "json")
+
 #: How many findings the HTML page lists; the CSV and JSON always hold them all.
 HTML_ROW_LIMIT = 2000
 
@@ -140,6 +143,14 @@ def build_findings_report(
         html_rows=rows[:html_row_limit],
         problems=tuple(problems),
     )
+
+
+def render(report: FindingsReport, format: str) -> str:
+    """The report in one of ``FORMATS``."""
+    renderers = {"html": render_html, "md": render_markdown, "csv": render_csv, "json": render_json}
+    if format not in renderers:
+        raise ValueError(f"unknown report format {format!r}: use one of {', '.join(FORMATS)}")
+    return renderers[format](report)
 
 
 def render_html(report: FindingsReport) -> str:

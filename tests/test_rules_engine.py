@@ -3,6 +3,7 @@ injected into a generated agency's claims, the knowledge base as the rules' know
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import io
 import json
@@ -517,7 +518,7 @@ def test_the_html_report_lists_rules_and_findings_with_citations():
 
 def test_the_csv_json_and_markdown_reports_hold_every_finding():
     findings, report = sample_report()
-    rows = list(__import__("csv").reader(io.StringIO(findings_report.render_csv(report))))
+    rows = list(csv.reader(io.StringIO(findings_report.render_csv(report))))
     assert rows[0] == list(findings_report.CSV_COLUMNS)
     assert [row[:5] for row in rows[1:]] == [
         ["error", "discipline-codes", "9000000015", "C20230301", "5"],
@@ -529,6 +530,10 @@ def test_the_csv_json_and_markdown_reports_hold_every_finding():
     assert {r["rule_id"]: r["findings"] for r in document["rules"]}["discipline-codes"] == 1
     markdown = findings_report.render_markdown(report)
     assert "| error | discipline-codes | 9000000015 | C20230301 | 5 |" in markdown
+    assert findings_report.render(report, "md") == markdown
+    assert findings_report.render(report, "csv") == findings_report.render_csv(report)
+    with pytest.raises(ValueError, match="unknown report format 'pdf'"):
+        findings_report.render(report, "pdf")
 
 
 def test_a_report_without_findings_still_lists_what_was_checked():
@@ -537,3 +542,13 @@ def test_a_report_without_findings_still_lists_what_was_checked():
     assert "No findings." in page.xpath("//section[@id='findings']")[0].text_content()
     assert len(page.xpath("//tr[@class='rule']")) == len(RULES)
     assert not page.xpath("//section[@id='problems']")
+
+
+def test_the_html_page_lists_the_first_findings_and_says_how_many_more():
+    findings, _ = sample_report()
+    report = findings_report.build_findings_report(findings, rules=RULES, claims_checked=3, html_row_limit=1,
+                                                   generated_on=date(2024, 1, 2))
+    page = lxml.html.fromstring(findings_report.render_html(report))
+    assert len(page.xpath("//tr[@class='finding']")) == 1
+    assert "The first 1 of 2 findings" in page.xpath("//section[@id='findings']")[0].text_content()
+    assert len(list(csv.reader(io.StringIO(findings_report.render_csv(report))))) == 3
