@@ -1,0 +1,675 @@
+"""An agency's claims in the knowledge base: store a claims file, read claims back, price them.
+
+Storing
+    A claims file (837I or the claims CSV) becomes one ``release`` row of source ``claims``: its
+    effective date is the earliest statement period start among its claims, its published date the
+    day it was loaded. Claims and lines go in with :func:`kb.bulk.insert_rows`, the whole file in
+    one transaction. Loading the same file again (same sha256) is a no-op; a claim already loaded
+    from another file (same agency, claim id and type of bill) is an error naming both files.
+
+Bad claims
+    :func:`load_claims_files` recognises 837I and CSV by their content. A claim the reader cannot
+    read (a bad date, a service line without a revenue code ...) is reported with the file, the
+    segment or row and what is wrong, and skipped; the file's other claims load. A file that cannot
+    be read at all (not X12, cut short, a CSV header without a column) raises ``LoadError`` and
+    changes nothing.
+
+The beneficiary hash key
+    Member identifiers are never stored: the readers replace them with an HMAC-SHA256 under a
+    key. :func:`beneficiary_hash_key` takes it from ``HHKB_BENEFICIARY_KEY``; otherwise, for a
+    SQLite database, from a file beside it (``<database>.beneficiary-key``, created on first use
+    with 32 random bytes, readable by its owner only). A PostgreSQL database has no file beside it,
+    so there the variable must be set. The same key must be used for every load of one database,
+    or one beneficiary gets two keys. Messages never quote member ids or names.
+
+Pricing
+    :func:`to_period_claim` turns a stored claim into the pricer's ``PeriodClaim`` with one
+    year's tables; :func:`price_claim` prices a claim under the parameters in force on its
+    from-date, or on January 1 of another year ("what would it pay under 2024's rules").
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import secrets
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from kb.bulk import insert_rows
+from kb.database import transaction
+from kb.models import AgencyClaim, AgencyClaimLine, Release
+from kb.parameters import ConflictPolicy, ParameterError, YearTables, year_tables
+from kb.pricing import ClaimLine as PricingLine
+from kb.pricing import PeriodClaim, PricingError, PricingParameters, PricingResult, price_period
+from kb.store import FileIdentity, StoreSummary, add_release, find_release
+from loaders.claim_record import Claim, ClaimLine
+from loaders.claims_csv import COLUMNS as CSV_COLUMNS
+from loaders.claims_csv import read_claims_csv
+from loaders.errors import LoadError
+from loaders.x12_837i import ClaimProblem, read_837i
+from regulations.catalogue import Catalogue, load_catalogue
+
+SOURCE = "claims"
+BENEFICIARY_KEY_VARIABLE = "HHKB_BENEFICIARY_KEY"
+BENEFICIARY_KEY_SUFFIX = ".beneficiary-key"
+
+#: How a tuple field is kept in one text column, and a (code, value) pair inside it.
+LIST_SEPARATOR = "|"
+PAIR_SEPARATOR = "="
+
+#: Claim frequency (fourth character of the type of bill) of an adjustment and of a void.
+ADJUSTMENT_FREQUENCY = "7"
+VOID_FREQUENCY = "8"
+
+#: CBSAs whose claims CMS's HH pricer pays at the rural rates besides the 999SS rural areas: the
+#: pricer's driver (HHDRV, 88-level ``HHA-CBSA-RURAL-CHECK-ALL``) lists these codes, and takes the
+#: rural columns of the revenue table when the CBSA begins with 999 (``HHA-CBSA-RURAL-CHECK``) or
+#: is one of them.
+PRICER_RURAL_CBSAS = frozenset(
+    "50001 50002 50005 50007 50025 50028 50031 50035 50036 50037 50041 50045 50047 50048 50050 "
+    "50056 50057 50066 50068 50071 50073 50080 50084 50087 50089 50090 50091 50103 50104 50111 "
+    "50115 50117 50118 50120 50121 50139 50146 50147 50149 50151 50164 50165 50168 50169 50173 "
+    "50174 50177 50180 50182 50183".split()
+)
+
+_CLAIM_COLUMNS = (
+    "release_id", "agency_id", "claim_id", "type_of_bill", "period_from", "period_through", "admission_date",
+    "admission_source", "patient_status", "hipps", "cbsa", "fips_county", "quality_data_submitted",
+    "review_tracking_number", "state", "diagnoses", "condition_codes", "occurrence_codes", "value_codes",
+    "beneficiary_key", "source_segment",
+)
+_LINE_COLUMNS = (
+    "claim_pk", "line_number", "revenue_code", "hcpcs", "hipps", "modifiers", "units", "charge", "service_date",
+)
+
+
+def _column_limits(model, names: Iterable[str]) -> dict[str, int]:
+    limits = {}
+    for name in names:
+        length = getattr(model.__table__.c[name].type, "length", None)
+        if length:
+            limits[name] = length
+    return limits
+
+
+_CLAIM_LIMITS = _column_limits(AgencyClaim, _CLAIM_COLUMNS)
+_LINE_LIMITS = _column_limits(AgencyClaimLine, _LINE_COLUMNS)
+
+
+# --------------------------------------------------------------------------------------------
+# The beneficiary hash key
+
+
+def beneficiary_hash_key(engine: Engine) -> bytes:
+    """The key the readers hash member identifiers with, for this database (see the module doc)."""
+    value = os.environ.get(BENEFICIARY_KEY_VARIABLE)
+    if value:
+        return value.encode("utf-8")
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:":
+        raise LoadError(
+            str(engine.url.render_as_string(hide_password=True)),
+            f"set {BENEFICIARY_KEY_VARIABLE} to the secret that keys the beneficiary hash of this database",
+        )
+    path = Path(database + BENEFICIARY_KEY_SUFFIX)
+    if not path.exists():
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as stream:
+            stream.write(secrets.token_hex(32) + "\n")
+    return path.read_text().strip().encode("utf-8")
+
+
+# --------------------------------------------------------------------------------------------
+# Storing
+
+
+def claim_problem(claim: Claim) -> tuple[str, str] | None:
+    """(field, what is wrong) when the claim cannot be stored as it is, else None."""
+    values = {
+        "agency_id": claim.agency_id, "claim_id": claim.claim_id, "type_of_bill": claim.type_of_bill,
+        "admission_source": claim.admission_source, "patient_status": claim.patient_status, "hipps": claim.hipps,
+        "cbsa": claim.cbsa, "fips_county": claim.fips_county, "review_tracking_number": claim.review_tracking_number,
+        "state": claim.state, "beneficiary_key": claim.beneficiary_key, **_list_columns(claim),
+    }
+    for name, value in values.items():
+        limit = _CLAIM_LIMITS.get(name)
+        if value is not None and limit is not None and len(value) > limit:
+            return name, f"{len(value)} characters, more than the {limit} kept"
+    if not claim.agency_id or not claim.claim_id:
+        return "claim_id", "no agency or claim identifier"
+    if claim.period_through < claim.period_from:
+        return "period_through", f"{claim.period_through} is before the period start {claim.period_from}"
+    for line in claim.lines:
+        for name, value in (("revenue_code", line.revenue_code), ("hcpcs", line.hcpcs), ("hipps", line.hipps),
+                            ("modifiers", LIST_SEPARATOR.join(line.modifiers))):
+            if value is not None and len(value) > _LINE_LIMITS[name]:
+                return name, f"line {line.line_number}: {len(value)} characters, more than the {_LINE_LIMITS[name]} kept"
+    return None
+
+
+def _list_columns(claim: Claim) -> dict[str, str]:
+    return {
+        "diagnoses": LIST_SEPARATOR.join(claim.diagnoses),
+        "condition_codes": LIST_SEPARATOR.join(claim.condition_codes),
+        "occurrence_codes": LIST_SEPARATOR.join(f"{code}{PAIR_SEPARATOR}{day.isoformat()}" for code, day in claim.occurrence_codes),
+        "value_codes": LIST_SEPARATOR.join(f"{code}{PAIR_SEPARATOR}{amount}" for code, amount in claim.value_codes),
+    }
+
+
+def store_claims(
+    session: Session, claims: Iterable[Claim], identity: FileIdentity, *, file_format: str, label: str
+) -> StoreSummary:
+    """Record a claims file as a release with its claims and lines (the caller's transaction).
+
+    Raises LoadError for a file without claims, a claim listed twice in the file, a claim that
+    cannot be stored (:func:`claim_problem`), or a claim already loaded from another file.
+    """
+    existing = find_release(session, SOURCE, identity.sha256)
+    if existing is not None:
+        return StoreSummary(release=existing, already_loaded=True)
+    claims = list(claims)
+    if not claims:
+        raise LoadError(identity.name, "the file holds no claim to load")
+    first_seen: dict[tuple[str, str, str], int] = {}
+    for claim in claims:
+        key = (claim.agency_id, claim.claim_id, claim.type_of_bill)
+        if key in first_seen:
+            raise LoadError(
+                identity.name,
+                f"claim {claim.claim_id} (agency {claim.agency_id}, type of bill {claim.type_of_bill}) is listed "
+                f"twice (first at {first_seen[key]})",
+                line=claim.source_segment, field="claim_id",
+            )
+        first_seen[key] = claim.source_segment
+        problem = claim_problem(claim)
+        if problem is not None:
+            raise LoadError(identity.name, f"claim {claim.claim_id}: {problem[1]}", line=claim.source_segment, field=problem[0])
+    _refuse_claims_loaded_elsewhere(session, identity, first_seen)
+
+    release = add_release(
+        session,
+        source=SOURCE,
+        label=label,
+        file_format=file_format,
+        identity=identity,
+        member=None,
+        effective_date=min(claim.period_from for claim in claims),
+        effective_date_basis="the earliest statement period start among the file's claims",
+        published_date=date.today(),
+        published_date_basis="a claims file: the day it was loaded",
+        record_count=len(claims),
+    )
+    connection = session.connection()
+    insert_rows(connection, AgencyClaim.__table__, _CLAIM_COLUMNS, (_claim_row(release.id, claim) for claim in claims))
+    table = AgencyClaim.__table__
+    claim_pks = {
+        (agency, claim_id, bill): pk
+        for agency, claim_id, bill, pk in connection.execute(
+            sa.select(table.c.agency_id, table.c.claim_id, table.c.type_of_bill, table.c.id)
+            .where(table.c.release_id == release.id)
+        )
+    }
+    line_count = insert_rows(
+        connection,
+        AgencyClaimLine.__table__,
+        _LINE_COLUMNS,
+        (
+            (claim_pks[(claim.agency_id, claim.claim_id, claim.type_of_bill)], line.line_number, line.revenue_code,
+             line.hcpcs, line.hipps, LIST_SEPARATOR.join(line.modifiers), line.units, line.charge, line.service_date)
+            for claim in claims
+            for line in claim.lines
+        ),
+    )
+    return StoreSummary(release=release, already_loaded=False, records=len(claims), new_versions=line_count)
+
+
+def _claim_row(release_id: int, claim: Claim) -> tuple:
+    lists = _list_columns(claim)
+    return (
+        release_id, claim.agency_id, claim.claim_id, claim.type_of_bill, claim.period_from, claim.period_through,
+        claim.admission_date, claim.admission_source, claim.patient_status, claim.hipps, claim.cbsa,
+        claim.fips_county, claim.quality_data_submitted, claim.review_tracking_number, claim.state,
+        lists["diagnoses"], lists["condition_codes"], lists["occurrence_codes"], lists["value_codes"],
+        claim.beneficiary_key, claim.source_segment,
+    )
+
+
+def _refuse_claims_loaded_elsewhere(
+    session: Session, identity: FileIdentity, keys: dict[tuple[str, str, str], int]
+) -> None:
+    agencies = sorted({agency for agency, _, _ in keys})
+    table = AgencyClaim.__table__
+    rows = session.execute(
+        sa.select(table.c.agency_id, table.c.claim_id, table.c.type_of_bill, Release.file_name, table.c.source_segment)
+        .join(Release, Release.id == table.c.release_id)
+        .where(table.c.agency_id.in_(agencies))
+    )
+    for agency, claim_id, bill, file_name, segment in rows:
+        where = keys.get((agency, claim_id, bill))
+        if where is not None:
+            raise LoadError(
+                identity.name,
+                f"claim {claim_id} (agency {agency}, type of bill {bill}) is already loaded from {file_name} "
+                f"(at {segment}); a claim is loaded from one file only",
+                line=where, field="claim_id",
+            )
+
+
+# --------------------------------------------------------------------------------------------
+# Loading files
+
+
+@dataclass(frozen=True)
+class BadClaim:
+    """A claim skipped while loading a file: where it is and what is wrong (never PHI)."""
+
+    path: str
+    location: str  # "segment 812 (DTP), element DTP03" or "line 14, field period_from"
+    claim_id: str | None
+    message: str
+
+    def __str__(self) -> str:
+        claim = f", claim {self.claim_id}" if self.claim_id is not None else ""
+        return f"{self.path}, {self.location}{claim}: {self.message}"
+
+
+@dataclass
+class ClaimsFileResult:
+    path: Path
+    file_format: str
+    summary: StoreSummary
+    skipped: list[BadClaim] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ClaimsLoadReport:
+    files: list[ClaimsFileResult] = field(default_factory=list)
+
+    @property
+    def skipped(self) -> list[BadClaim]:
+        return [bad for result in self.files for bad in result.skipped]
+
+
+def recognise_claims_file(path: Path) -> str:
+    """``837i`` or ``csv``, judged by the first bytes; LoadError for anything else."""
+    with open(path, "rb") as stream:
+        head = stream.read(4096)
+    if not head.strip():
+        raise LoadError(path, "the file is empty")
+    text = head.lstrip(b"\xef\xbb\xbf").lstrip()
+    if text.startswith(b"ISA"):
+        return "837i"
+    first_line = text.split(b"\n", 1)[0].decode("utf-8", "replace")
+    names = {name.strip() for name in first_line.split(",")}
+    if {"agency_id", "claim_id", "type_of_bill"} <= names:
+        return "csv"
+    raise LoadError(path, "neither an X12 837I interchange (no ISA segment) nor a claims CSV (no claims header row)")
+
+
+def load_claims_files(
+    engine: Engine,
+    paths: Iterable[str | Path],
+    *,
+    beneficiary_hash_key: bytes,
+    quality_data_submitted: bool = True,
+) -> ClaimsLoadReport:
+    """Load claims files, each in its own transaction (see the module doc for bad claims).
+
+    A file-level error raises LoadError: that file changes nothing, the files before it stay loaded.
+    """
+    report = ClaimsLoadReport()
+    for raw in paths:
+        path = Path(raw)
+        if not path.is_file():
+            raise LoadError(path, "no such file")
+        file_format = recognise_claims_file(path)
+        if file_format == "837i":
+            claims, skipped, warnings = _read_837i_file(path, beneficiary_hash_key, quality_data_submitted)
+        else:
+            claims, skipped, warnings = _read_csv_file(path)
+        kept = []
+        seen: set[tuple[str, str, str]] = set()
+        for claim in claims:
+            problem = claim_problem(claim)
+            key = (claim.agency_id, claim.claim_id, claim.type_of_bill)
+            if problem is None and key in seen:
+                problem = ("claim_id", "listed a second time in the file")
+            if problem is not None:
+                unit = "segment" if file_format == "837i" else "line"
+                skipped.append(BadClaim(str(path), f"{unit} {claim.source_segment}, field {problem[0]}", claim.claim_id, problem[1]))
+                continue
+            seen.add(key)
+            kept.append(claim)
+        identity = FileIdentity.of(path)
+        with transaction(engine) as session:
+            summary = store_claims(session, kept, identity, file_format=file_format, label=_label(kept, path))
+        report.files.append(ClaimsFileResult(path, file_format, summary, skipped, warnings))
+    return report
+
+
+def _label(claims: list[Claim], path: Path) -> str:
+    agencies = sorted({claim.agency_id for claim in claims})
+    if not claims:
+        return f"claims ({path.name})"
+    first, last = min(c.period_from for c in claims), max(c.period_from for c in claims)
+    who = agencies[0] if len(agencies) == 1 else f"{len(agencies)} agencies"
+    return f"claims of {who}, periods {first} to {last}"[:80]
+
+
+def _read_837i_file(path: Path, hash_key: bytes, quality: bool) -> tuple[list[Claim], list[BadClaim], list[str]]:
+    claims: list[Claim] = []
+    skipped: list[BadClaim] = []
+    warnings: list[str] = []
+    for item in read_837i(path, beneficiary_hash_key=hash_key, quality_data_submitted=quality):
+        if isinstance(item, ClaimProblem):
+            if item.claim_skipped:
+                location = f"segment {item.segment_number} ({item.segment_id})" + (f", element {item.element}" if item.element else "")
+                skipped.append(BadClaim(item.path, location, item.claim_id, item.message))
+            else:
+                warnings.append(str(item))
+        else:
+            claims.append(item)
+    return claims, skipped, warnings
+
+
+_CSV_IDENTITY = ("agency_id", "claim_id", "type_of_bill", "period_from")
+
+
+def _read_csv_file(path: Path) -> tuple[list[Claim], list[BadClaim], list[str]]:
+    """Read a claims CSV claim by claim, so that one bad claim is skipped and reported alone.
+
+    The header is checked first (a bad header is a file-level error). Then each claim's rows (the
+    contiguous rows sharing agency, claim id, type of bill and period start) are read by
+    ``read_claims_csv`` on their own, preceded by blank lines so that its messages keep the
+    file's line numbers.
+    """
+    import csv
+
+    with open(path, encoding="utf-8-sig", newline="") as stream:
+        text = stream.read()
+    lines = text.splitlines(keepends=True)
+    header_line = lines[0] if lines else ""
+    list(read_claims_csv(io.StringIO(header_line), path=str(path)))  # a bad header raises here
+    header = [name.strip() for name in next(csv.reader([header_line]))]
+    index = {name: header.index(name) for name in CSV_COLUMNS}
+    claims: list[Claim] = []
+    skipped: list[BadClaim] = []
+    reader = csv.reader(io.StringIO(text))
+    next(reader)
+    groups: list[tuple[int, int, tuple, str | None]] = []  # first line, last line, identity, claim id
+    start = 2
+    for row in reader:
+        end = reader.line_num
+        if any(cell.strip() for cell in row):
+            identity = tuple(row[index[n]].strip() for n in _CSV_IDENTITY) if len(row) == len(header) else ("row", end)
+            claim_id = row[index["claim_id"]].strip() if len(row) == len(header) else None
+            if groups and groups[-1][2] == identity:
+                groups[-1] = (groups[-1][0], end, identity, claim_id)
+            else:
+                groups.append((start, end, identity, claim_id))
+        start = end + 1
+    for first, last, _, claim_id in groups:
+        chunk = header_line + "\n" * (first - 2) + "".join(lines[first - 1 : last])
+        try:
+            claims.extend(read_claims_csv(io.StringIO(chunk), path=str(path)))
+        except LoadError as error:
+            location = f"line {error.line}" + (f", field {error.field}" if error.field else "")
+            skipped.append(BadClaim(str(path), location, claim_id or None, error.message))
+    return claims, skipped, []
+
+
+# --------------------------------------------------------------------------------------------
+# Reading back
+
+
+@dataclass(frozen=True)
+class StoredClaim:
+    """A claim as read back, with its database id and the file it came from."""
+
+    pk: int
+    release_id: int
+    claim: Claim
+
+
+def iter_stored_claims(
+    session: Session,
+    *,
+    agency: str | None = None,
+    period_from: date | None = None,
+    period_through: date | None = None,
+    batch_size: int = 5000,
+) -> Iterator[StoredClaim]:
+    """Stored claims in (period start, agency, claim id, type of bill) order, read in batches.
+
+    ``period_from`` / ``period_through`` keep the claims whose period starts on or after / on or
+    before the date.
+    """
+    table = AgencyClaim.__table__
+    query = sa.select(table.c.id).order_by(table.c.period_from, table.c.agency_id, table.c.claim_id, table.c.type_of_bill)
+    if agency is not None:
+        query = query.where(table.c.agency_id == agency)
+    if period_from is not None:
+        query = query.where(table.c.period_from >= period_from)
+    if period_through is not None:
+        query = query.where(table.c.period_from <= period_through)
+    ids = [row[0] for row in session.execute(query)]
+    for start in range(0, len(ids), batch_size):
+        yield from _claims_by_id(session, ids[start : start + batch_size])
+
+
+def _claims_by_id(session: Session, ids: list[int]) -> list[StoredClaim]:
+    table = AgencyClaim.__table__
+    lines_table = AgencyClaimLine.__table__
+    lines: dict[int, list[ClaimLine]] = defaultdict(list)
+    low, high = min(ids), max(ids)
+    wanted = set(ids)
+    for pk, number, revenue, hcpcs, hipps, modifiers, units, charge, service_date in session.execute(
+        sa.select(lines_table.c.claim_pk, lines_table.c.line_number, lines_table.c.revenue_code, lines_table.c.hcpcs,
+                  lines_table.c.hipps, lines_table.c.modifiers, lines_table.c.units, lines_table.c.charge,
+                  lines_table.c.service_date)
+        .where(lines_table.c.claim_pk.between(low, high))
+        .order_by(lines_table.c.claim_pk, lines_table.c.line_number, lines_table.c.id)
+    ):
+        if pk in wanted:
+            lines[pk].append(ClaimLine(number, revenue, hcpcs, hipps, _split(modifiers), units, charge, service_date))
+    rows = session.execute(sa.select(table).where(table.c.id.in_(ids))).mappings()
+    by_id = {row["id"]: row for row in rows}
+    return [_stored(by_id[pk], lines[pk]) for pk in ids]
+
+
+def _split(text: str | None) -> tuple[str, ...]:
+    return tuple(text.split(LIST_SEPARATOR)) if text else ()
+
+
+def _pairs(text: str, convert) -> tuple:
+    return tuple((code, convert(value)) for code, _, value in (item.partition(PAIR_SEPARATOR) for item in _split(text)))
+
+
+def _stored(row, lines: list[ClaimLine]) -> StoredClaim:
+    claim = Claim(
+        agency_id=row["agency_id"],
+        claim_id=row["claim_id"],
+        type_of_bill=row["type_of_bill"],
+        period_from=row["period_from"],
+        period_through=row["period_through"],
+        admission_date=row["admission_date"],
+        admission_source=row["admission_source"],
+        patient_status=row["patient_status"],
+        hipps=row["hipps"],
+        cbsa=row["cbsa"],
+        fips_county=row["fips_county"],
+        quality_data_submitted=bool(row["quality_data_submitted"]),
+        review_tracking_number=row["review_tracking_number"],
+        state=row["state"],
+        diagnoses=_split(row["diagnoses"]),
+        condition_codes=_split(row["condition_codes"]),
+        occurrence_codes=_pairs(row["occurrence_codes"], date.fromisoformat),
+        value_codes=_pairs(row["value_codes"], Decimal),
+        beneficiary_key=row["beneficiary_key"],
+        source_segment=row["source_segment"],
+        lines=tuple(lines),
+    )
+    return StoredClaim(row["id"], row["release_id"], claim)
+
+
+def read_claims(
+    session: Session,
+    *,
+    agency: str | None = None,
+    period_from: date | None = None,
+    period_through: date | None = None,
+) -> list[Claim]:
+    """The stored claims (see :func:`iter_stored_claims` for the order and the filters)."""
+    return [stored.claim for stored in iter_stored_claims(
+        session, agency=agency, period_from=period_from, period_through=period_through)]
+
+
+def find_claims(session: Session, claim_id: str, *, agency: str | None = None) -> list[StoredClaim]:
+    """Every stored claim with this claim id (one per agency and type of bill)."""
+    table = AgencyClaim.__table__
+    query = sa.select(table.c.id).where(table.c.claim_id == claim_id)
+    if agency is not None:
+        query = query.where(table.c.agency_id == agency)
+    ids = [row[0] for row in session.execute(query.order_by(table.c.agency_id, table.c.type_of_bill))]
+    return _claims_by_id(session, ids) if ids else []
+
+
+# --------------------------------------------------------------------------------------------
+# Pricing glue
+
+
+def is_rural_cbsa(cbsa: str) -> bool:
+    """Whether CMS's HH pricer pays a claim in this CBSA at the rural rates (see PRICER_RURAL_CBSAS)."""
+    return cbsa.startswith("999") or cbsa in PRICER_RURAL_CBSAS
+
+
+def rural_add_on_category(claim: Claim, tables: YearTables) -> str | None:
+    """The county's rural add-on category (value code 85) when the year has rural add-on factors
+    and the claim is in a rural area; None otherwise."""
+    year = tables.rate_year
+    if all(getattr(year, f"rural_addon_{c}").value is None for c in "abc"):
+        return None
+    if claim.cbsa is None or not is_rural_cbsa(claim.cbsa) or claim.fips_county is None:
+        return None
+    return tables.rural_categories.get(claim.fips_county)
+
+
+def to_period_claim(claim: Claim, tables: YearTables) -> PeriodClaim:
+    """The pricer's view of a stored claim under one year's tables.
+
+    Wage index: the claim's CBSA (value code 61) in ``tables``; rural add-on category: the county
+    (value code 85) when the year has one; an adjustment is frequency 7. Raises PricingError when
+    the claim lacks what pricing needs (a CBSA in the table, an admission date, whole units).
+    """
+    if not claim.cbsa:
+        raise PricingError(claim.claim_id, "no CBSA (value code 61)")
+    try:
+        wage_index = tables.wage_index_of(claim.cbsa).wage_index
+    except ParameterError as error:
+        raise PricingError(claim.claim_id, str(error)) from None
+    if claim.admission_date is None:
+        raise PricingError(claim.claim_id, "no admission date (DTP*435)")
+    lines = []
+    for line in claim.lines:
+        units = line.units
+        if units != units.to_integral_value():
+            raise PricingError(claim.claim_id, f"line {line.line_number}: units {units} is not a whole number")
+        lines.append(PricingLine(line.revenue_code, line.hcpcs or "", int(units), line.service_date))
+    return PeriodClaim(
+        claim_id=claim.claim_id,
+        type_of_bill=claim.type_of_bill,
+        from_date=claim.period_from,
+        through_date=claim.period_through,
+        admission_date=claim.admission_date,
+        hipps=claim.hipps,
+        wage_index=wage_index,
+        rural_add_on_category=rural_add_on_category(claim, tables),
+        quality_data_submitted=claim.quality_data_submitted,
+        condition_codes=claim.condition_codes,
+        patient_status=claim.patient_status or "",
+        lines=tuple(lines),
+        is_adjustment=claim.frequency_code == ADJUSTMENT_FREQUENCY,
+    )
+
+
+def claim_parameters(claim: Claim, tables: YearTables) -> PricingParameters:
+    """The year's pricing parameters for the claim's HIPPS, quality flag, CBSA and rurality."""
+    if not claim.hipps:
+        raise PricingError(claim.claim_id, "no HIPPS code")
+    if not claim.cbsa:
+        raise PricingError(claim.claim_id, "no CBSA (value code 61)")
+    try:
+        return tables.pricing_parameters(
+            claim.hipps, quality_data_submitted=claim.quality_data_submitted, rural=is_rural_cbsa(claim.cbsa),
+            cbsa=claim.cbsa,
+        )
+    except ParameterError as error:
+        raise PricingError(claim.claim_id, str(error)) from None
+
+
+class TablesCache:
+    """YearTables by date for one session: each date's tables are read once."""
+
+    def __init__(self, session: Session, catalogue: Catalogue | None = None, *,
+                 conflict_policy: ConflictPolicy = "first"):
+        self.session = session
+        self.catalogue = catalogue or load_catalogue()
+        self.conflict_policy = conflict_policy
+        self._tables: dict[date, YearTables] = {}
+
+    def on(self, day: date) -> YearTables:
+        tables = self._tables.get(day)
+        if tables is None:
+            tables = year_tables(self.session, self.catalogue, day, conflict_policy=self.conflict_policy)
+            self._tables[day] = tables
+        return tables
+
+
+@dataclass(frozen=True)
+class PricedClaim:
+    claim: Claim
+    rules_on: date  # the date whose parameters priced it
+    parameters: PricingParameters
+    result: PricingResult
+
+    def outlier_cap_room(self) -> str:
+        """What the 10% agency outlier cap would need for this claim's outlier to be paid."""
+        outlier = self.result.outlier_amount
+        ratio = self.parameters.outlier_cap_ratio
+        if outlier <= 0:
+            return "no outlier: the cap does not touch this claim"
+        return (
+            f"the outlier {outlier} is paid while the agency's outliers so far + {outlier} stay within "
+            f"{ratio} x its payments so far, i.e. payments so far of at least {(outlier / ratio).quantize(Decimal('0.01'))} "
+            f"with no other outlier yet ({self.parameters.cite('outlier_cap_ratio')})"
+        )
+
+
+def price_claim(
+    session: Session,
+    claim: Claim,
+    *,
+    rules_year: int | None = None,
+    cache: TablesCache | None = None,
+) -> PricedClaim:
+    """Price one claim under the parameters in force on its from-date, or on January 1 of
+    ``rules_year``. Raises PricingError (with the reason) for a claim that cannot be priced."""
+    cache = cache or TablesCache(session)
+    on = date(rules_year, 1, 1) if rules_year is not None else claim.period_from
+    try:
+        tables = cache.on(on)
+    except ParameterError as error:
+        raise PricingError(claim.claim_id, str(error)) from None
+    parameters = claim_parameters(claim, tables)
+    result = price_period(to_period_claim(claim, tables), parameters)
+    return PricedClaim(claim, on, parameters, result)
