@@ -75,8 +75,9 @@ from loaders.hcpcs_record import STATE_FIELDS, HcpcsRecord
 from loaders.hhpps import HrgRow, RevenueRateRow, WageIndexRow
 
 HCPCS = "hcpcs"
+HCPCS_CORRECTIONS = "hcpcs-corrections"  # what CMS's corrections changed in a published release
 HHPPS = "hhpps"
-SOURCES: tuple[str, ...] = (HCPCS, HHPPS)
+SOURCES: tuple[str, ...] = (HCPCS, HCPCS_CORRECTIONS, HHPPS)
 
 HCPCS_CHANGE_TYPES: tuple[str, ...] = (
     "added",
@@ -113,6 +114,7 @@ HHPPS_CHANGE_TYPES: tuple[str, ...] = (
 
 _TYPE_ORDER: dict[tuple[str, str], int] = {
     **{(HCPCS, name): index for index, name in enumerate(HCPCS_CHANGE_TYPES)},
+    **{(HCPCS_CORRECTIONS, name): index for index, name in enumerate(HCPCS_CHANGE_TYPES)},
     **{(HHPPS, name): index for index, name in enumerate(HHPPS_CHANGE_TYPES)},
 }
 

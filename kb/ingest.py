@@ -16,7 +16,8 @@ from sqlalchemy.engine import Engine
 
 from kb.database import transaction
 from kb.store import FileIdentity, StoreSummary, find_release, store_hcpcs_release, store_hhpps_table
-from loaders import hcpcs, hhpps
+from kb.corrections import store_hcpcs_corrections
+from loaders import hcpcs, hcpcs_corrections, hhpps
 from loaders.errors import LoadError
 from regulations.catalogue import Catalogue, load_catalogue
 
@@ -39,13 +40,16 @@ class LoadReport:
 
 
 def recognise(path: Path) -> str | None:
-    """What kind of source ``path`` is, judged by its content: ``hcpcs``, ``hhpps`` or None."""
+    """What kind of source ``path`` is, judged by its content: ``hcpcs``, ``hcpcs-corrections``,
+    ``hhpps`` or None."""
     if path.stat().st_size == 0:
         raise LoadError(path, "the file is empty")
     if hhpps.is_hhpps_table(path):
         return "hhpps"
     if hcpcs.is_hcpcs_file(path):
         return "hcpcs"
+    if hcpcs_corrections.is_corrections_file(path):
+        return "hcpcs-corrections"
     return None
 
 
@@ -73,6 +77,9 @@ def load_files(
 ) -> LoadReport:
     """Load every file named (folders: every file in them that hhkb recognises).
 
+    HCPCS releases and their corrections are stored in effective-date then publication-date
+    order, whatever order they were named in, so that knowledge time only moves forward.
+
     A file named on its own that hhkb does not recognise is an error; inside a folder it is
     reported as skipped.
     """
@@ -99,6 +106,11 @@ def load_files(
             parsed = hcpcs.read_hcpcs(path, effective=effective)
             pending.append(((0, parsed.effective_date, parsed.published_date or date.min, path.name),
                             _hcpcs_step(engine, parsed, identity)))
+        elif kind == "hcpcs-corrections":
+            for document in hcpcs_corrections.read_corrections(path):
+                corrected_release = date(document.release_year, 1, 1)
+                pending.append(((0, corrected_release, document.knowledge_date, path.name, document.version),
+                                _corrections_step(engine, document, identity)))
         else:
             table = hhpps.read_hhpps_table(path)
             report.warnings.extend(f"{path.name}: {warning}" for warning in table.warnings)
@@ -113,6 +125,14 @@ def _hcpcs_step(engine: Engine, parsed, identity: FileIdentity) -> Callable[[], 
     def step() -> StoreSummary:
         with transaction(engine) as session:
             return store_hcpcs_release(session, parsed, identity)
+
+    return step
+
+
+def _corrections_step(engine: Engine, document, identity: FileIdentity) -> Callable[[], StoreSummary]:
+    def step():
+        with transaction(engine) as session:
+            return store_hcpcs_corrections(session, document, identity)
 
     return step
 

@@ -11,7 +11,9 @@ from datetime import date
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from kb.diff import Change, HcpcsState, Provenance, diff_hcpcs, diff_hhpps
+from kb.corrections import SOURCE as CORRECTIONS_SOURCE
+from kb.corrections import knowledge_changes
+from kb.diff import HCPCS_CORRECTIONS, Change, HcpcsState, Provenance, diff_hcpcs, diff_hhpps
 from kb.models import HcpcsCode, HcpcsListing, HcpcsVersion, Release
 from kb.parameters import (
     ConflictPolicy,
@@ -139,6 +141,23 @@ def _cited(change: Change, old: YearTables, new: YearTables) -> Change:
                                new_provenance=cite(new, change.new_provenance), label=label)
 
 
+def corrections_of(session: Session, document: Release) -> list[Change]:
+    """What one corrections document changed: the codes in force on the corrected release's
+    effective date as known the day before the document and on its day, compared."""
+    day_before = date.fromordinal(document.published_date.toordinal() - 1)
+    found = knowledge_changes(session, effective=document.effective_date, known_before=day_before,
+                              known_after=document.published_date)
+    citation = f"CMS {document.file_name}!{document.member}, {document.label}, dated {document.published_date}"
+    return [
+        dataclasses.replace(
+            change,
+            source=HCPCS_CORRECTIONS,
+            new_provenance=Provenance(document.label, change.new_provenance.effective_date, citation),
+        )
+        for change in found
+    ]
+
+
 @dataclass(frozen=True)
 class AnnualReview:
     """Everything that takes effect in one calendar year across the loaded sources."""
@@ -169,6 +188,16 @@ def annual_review(session: Session, catalogue: Catalogue, year: int, *,
             notes.append(f"HCPCS: {previous.label} -> {current.label}: {len(found)} changes")
     if not any(r.effective_date.year == year for r in ordered[1:]):
         notes.append(f"HCPCS: no pair of loaded releases with the newer one effective in {year}")
+    for document in session.exec(
+        sa.select(Release).where(Release.source == CORRECTIONS_SOURCE)
+        .order_by(Release.effective_date, Release.published_date)
+    ).scalars():
+        if document.effective_date.year != year:
+            continue
+        found = corrections_of(session, document)
+        changes.extend(found)
+        notes.append(f"HCPCS corrections: {document.label} (known from {document.published_date}): "
+                     f"{len(found)} changes to what the release said for {document.effective_date}")
     try:
         found = diff_hhpps_years(session, catalogue, year - 1, year, conflict_policy=conflict_policy)
         changes.extend(found)

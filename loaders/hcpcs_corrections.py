@@ -315,6 +315,8 @@ def is_corrections_file(path: str | Path) -> bool:
         return False
     if zipfile.is_zipfile(io.BytesIO(data)):
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            if "[Content_Types].xml" in archive.namelist():  # an xlsx package, not an archive of files
+                return _sniff(path, data) is not None
             return any(
                 _sniff(f"{path}!{info.filename}", archive.read(info)) is not None
                 for info in archive.infolist()
@@ -387,11 +389,15 @@ def _version_of(name: str) -> int:
 # --- reading rows ----------------------------------------------------------------------------
 
 
+#: A corrections document's title and header stand in its first rows: sniffing reads no more.
+_SNIFF_ROWS = 30
+
+
 def _sniff(where: object, data: bytes) -> str | None:
     """``"xlsx"``, ``"text"`` or ``"prn"`` when ``data`` is a corrections document, else ``None``."""
     if data[:4] == b"PK\x03\x04":
         try:
-            sheets = _xlsx_sheets(where, data)
+            sheets = _xlsx_sheets(where, data, rows=_SNIFF_ROWS)
         except LoadError:
             return None
         return "xlsx" if any(_find_header(rows) is not None for _, rows in sheets) else None
@@ -426,13 +432,15 @@ def _text_rows(where: object, data: bytes) -> list[tuple[int, list[object]]]:
     return rows
 
 
-def _xlsx_sheets(where: object, data: bytes) -> list[tuple[str, list[tuple[int, list[object]]]]]:
-    """The workbook's sheets that hold a value, each as 1-based numbered rows from row 1."""
+def _xlsx_sheets(where: object, data: bytes, *, rows: int | None = None) -> list[tuple[str, list[tuple[int, list[object]]]]]:
+    """The workbook's sheets that hold a value, each as 1-based numbered rows from row 1
+    (only the first ``rows`` rows when given)."""
     try:
         workbook = CalamineWorkbook.from_filelike(io.BytesIO(data))
         sheets = []
         for name in workbook.sheet_names:
-            cells = workbook.get_sheet_by_name(name).to_python(skip_empty_area=False)
+            sheet = workbook.get_sheet_by_name(name)
+            cells = sheet.to_python(skip_empty_area=False, nrows=rows) if rows else sheet.to_python(skip_empty_area=False)
             if any(not _is_blank(cell) for row in cells for cell in row):
                 sheets.append((name, [(number, list(row)) for number, row in enumerate(cells, 1)]))
     except Exception as error:  # calamine raises its own types for a damaged workbook

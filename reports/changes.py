@@ -25,12 +25,16 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from kb.diff import HCPCS, HHPPS, Change, Provenance, fold_whitespace
+from kb.diff import HCPCS, HCPCS_CORRECTIONS, HHPPS, Change, Provenance, fold_whitespace
 from loaders.hcpcs_record import HcpcsRecord
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
-SOURCE_TITLES: dict[str, str] = {HCPCS: "HCPCS Level II", HHPPS: "Home Health PPS"}
+SOURCE_TITLES: dict[str, str] = {
+    HCPCS: "HCPCS Level II",
+    HCPCS_CORRECTIONS: "HCPCS corrections",
+    HHPPS: "Home Health PPS",
+}
 
 CHANGE_TYPE_TITLES: dict[str, str] = {
     "added": "Codes added",

@@ -135,3 +135,22 @@ def test_a_truncated_zip_among_good_files_leaves_the_earlier_ones_loaded(databas
 
 def test_db_upgrade_is_idempotent(database_url):
     assert "schema at revision" in run(database_url, "db", "upgrade").output
+
+
+def test_a_folder_of_everything_loads_in_order_with_corrections(database_url, tmp_path):
+    from tests.conftest import CMS
+
+    out = run(database_url, "load", str(CMS)).output
+    assert "2018 corrections V4" in out and "0 not applied" in out
+    assert "Record-Layout.zip: skipped" in out
+    known_before = json.loads(run(database_url, "code", "G0279", "--as-of", "2018-03-01",
+                                  "--known-on", "2017-12-01", "--json").output)
+    known_after = json.loads(run(database_url, "code", "G0279", "--as-of", "2018-03-01",
+                                 "--known-on", "2018-01-31", "--json").output)
+    number = {v["number"]: v for v in known_after["versions"]}
+    before_text = number[known_before["version_in_force"]]["fields"]["long_description"]
+    after_text = number[known_after["version_in_force"]]["fields"]["long_description"]
+    assert before_text != after_text
+    run(database_url, "review", "2018", "--out", str(tmp_path))
+    rows = (tmp_path / "review-2018.csv").read_text()
+    assert "hcpcs-corrections" in rows and "2018 corrections V1" in rows
