@@ -488,3 +488,5 @@ def review(obj: Context, year, watch, policy, out, stdout_format):
     report = build_change_report(found.changes, title=f"Annual review {year}: what takes effect",
                                  watch_list=watch or HOME_HEALTH_WATCH_LIST, documents=documents, notes=found.notes)
     _write_change_report(report, out, f"review-{year}", stdout_format)
+
+from kb.cli_claims import register; register(main)  # noqa: E402, E702

@@ -1,0 +1,204 @@
+"""Commands for an agency's claims: ``hhkb claims load|generate``, ``hhkb price``, ``hhkb impact``.
+
+Registered on the ``hhkb`` group by :func:`register`. Thin: parse arguments, call one library
+function, print. No command prints member ids, names or other beneficiary data.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict
+from datetime import date
+from functools import wraps
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlmodel import Session
+
+from kb.claims import beneficiary_hash_key, find_claims, load_claims_files, price_claim, TablesCache
+from kb.parameters import ParameterError
+from kb.pricing import PricingError
+from loaders.errors import LoadError
+
+console = Console()
+
+
+def _errors(command):
+    """Bad input: one line on stderr and exit status 2; a claim or parameter problem: status 1."""
+
+    @wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except LoadError as error:
+            click.echo(f"error: {error}", err=True)
+            sys.exit(2)
+        except (ParameterError, PricingError) as error:
+            click.echo(f"error: {error}", err=True)
+            sys.exit(1)
+
+    return wrapper
+
+
+def _progress() -> Progress:
+    return Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                    console=Console(stderr=True), transient=True)
+
+
+@click.group("claims")
+def claims_group():
+    """An agency's claims: load 837I or claims CSV files, generate a synthetic agency."""
+
+
+@claims_group.command("load")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--no-quality-data", is_flag=True,
+              help="The agency did not submit quality data (an 837I has no field for it).")
+@click.pass_obj
+@_errors
+def claims_load(obj, paths, no_quality_data):
+    """Load claims files (837I or claims CSV, recognised by content); bad claims are listed and skipped.
+
+    The beneficiary hash key comes from HHKB_BENEFICIARY_KEY, or for a SQLite database from the
+    file <database>.beneficiary-key beside it (made on first use).
+
+    Example: hhkb claims load agency-2023.837i
+    """
+    with _progress() as progress:
+        progress.add_task("loading claims", total=None)
+        report = load_claims_files(obj.engine, paths, beneficiary_hash_key=beneficiary_hash_key(obj.engine),
+                                   quality_data_submitted=not no_quality_data)
+    for result in report.files:
+        click.echo(result.summary.describe() + (f"; {len(result.skipped)} claims skipped" if result.skipped else ""))
+        for bad in result.skipped:
+            click.echo(f"skipped: {bad}")
+        for warning in result.warnings:
+            click.echo(f"warning: {warning}", err=True)
+
+
+@claims_group.command("generate")
+@click.option("--periods", type=click.IntRange(min=1), required=True, help="Number of 30-day period claims.")
+@click.option("--seed", type=int, default=1, show_default=True, help="Random seed (same seed, same claims).")
+@click.option("--year", type=int, required=True, help="Year the periods start in.")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="File to write.")
+@click.option("--format", "file_format", type=click.Choice(["837i", "csv"]), default="837i", show_default=True)
+@click.option("--agency-serial", type=click.IntRange(0, 99_999_999), default=1, show_default=True,
+              help="Serial of the synthetic NPI (9 + serial + check digit).")
+@click.option("--state", default="OH", show_default=True)
+@click.option("--cbsa", default="17140", show_default=True, help="CBSA of the agency (value code 61).")
+@click.option("--county", default="39061", show_default=True, help="FIPS county (value code 85).")
+@click.pass_obj
+@_errors
+def claims_generate(obj, periods, seed, year, out, file_format, agency_serial, state, cbsa, county):
+    """Write a synthetic agency's claims (837I or claims CSV); LUPA thresholds from the loaded tables.
+
+    Example: hhkb claims generate --periods 500 --seed 7 --year 2023 --out agency.837i
+    """
+    from kb.sample_agency import AgencyProfile, generate_sample, synthetic_npi
+    from loaders.claims_csv import write_claims_csv
+    from loaders.x12_837i import write_837i
+
+    thresholds = None
+    with Session(obj.engine) as session:
+        try:
+            thresholds = {h: c.lupa_threshold for h, c in TablesCache(session).on(date(year, 1, 1)).case_mix.items()}
+        except ParameterError:
+            click.echo(f"note: no HH PPS tables for {year} loaded; LUPA periods get one visit", err=True)
+    profile = AgencyProfile(agency_id=synthetic_npi(agency_serial), state=state, cbsa=cbsa, fips_county=county,
+                            periods=periods)
+    sample = generate_sample(profile, year=year, seed=seed, lupa_thresholds=thresholds)
+    with open(out, "w", encoding="ascii", newline="") as stream:
+        if file_format == "837i":
+            write_837i(sample.claims, stream, member_ids=sample.member_ids)
+        else:
+            write_claims_csv(sample.claims, stream)
+    lines = sum(len(claim.lines) for claim in sample.claims)
+    click.echo(f"{out}: {len(sample.claims)} claims, {lines} lines, agency {profile.agency_id} ({file_format})")
+
+
+@click.command("price")
+@click.argument("claim_id")
+@click.option("--agency", help="The agency (NPI) when several agencies have this claim id.")
+@click.option("--rules", "rules_year", type=int, help="Price under January 1 of this year's rules (default: the claim's from-date).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+@_errors
+def price_command(obj, claim_id, agency, rules_year, as_json):
+    """Price one stored claim: every step with its formula and citation, and the 10% outlier cap.
+
+    Example: hhkb price P0000012-01 --rules 2024
+    """
+    with Session(obj.engine) as session:
+        found = find_claims(session, claim_id, agency=agency)
+        if not found:
+            raise PricingError(claim_id, "no stored claim has this id" + (f" for agency {agency}" if agency else ""))
+        if len(found) > 1:
+            which = ", ".join(f"agency {s.claim.agency_id} type of bill {s.claim.type_of_bill}" for s in found)
+            raise PricingError(claim_id, f"{len(found)} stored claims have this id ({which}): name one with --agency")
+        priced = price_claim(session, found[0].claim, rules_year=rules_year)
+    result = priced.result
+    claim = priced.claim
+    if as_json:
+        document = {
+            "agency_id": claim.agency_id, "claim_id": claim.claim_id, "type_of_bill": claim.type_of_bill,
+            "period_from": claim.period_from.isoformat(), "hipps": claim.hipps, "cbsa": claim.cbsa,
+            "rules_on": priced.rules_on.isoformat(), "total": str(result.total), "lupa": result.lupa,
+            "outlier": str(result.outlier_amount), "outlier_cap": priced.outlier_cap_room(),
+            "trace": [{k: str(v) for k, v in asdict(step).items()} for step in result.trace],
+        }
+        click.echo(json.dumps(document, indent=2))
+        return
+    click.echo(f"claim {claim.claim_id} (agency {claim.agency_id}, type of bill {claim.type_of_bill}, HIPPS "
+               f"{claim.hipps}, CBSA {claim.cbsa}, period from {claim.period_from}) under the rules of {priced.rules_on}")
+    table = Table("step", "amount", "formula", "citation")
+    for step in result.trace:
+        table.add_row(step.name, str(step.amount), step.formula, step.citation)
+    console.print(table)
+    click.echo(f"total {result.total}")
+    click.echo(f"outlier cap: {priced.outlier_cap_room()}")
+
+
+@click.command("impact")
+@click.option("--from", "from_year", type=int, required=True, help="The year of the rules compared from.")
+@click.option("--to", "to_year", type=int, required=True, help="The year of the rules compared to.")
+@click.option("--agency", help="Only this agency's claims (NPI).")
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="Folder for impact.html, impact.md, impact.csv and impact.json.")
+@click.option("--policy", type=click.Choice(["first", "last", "refuse"]), default="first", show_default=True,
+              help="A CBSA listed twice in a wage index file: which row applies (CMS's pricer takes the first).")
+@click.pass_obj
+@_errors
+def impact_command(obj, from_year, to_year, agency, out, policy):
+    """What one year's HH PPS rules change against another's on the stored claims, in dollars.
+
+    Example: hhkb impact --from 2023 --to 2024 --out reports/impact-2024
+    """
+    from kb.impact import impact
+    from regulations.catalogue import load_catalogue
+    from reports.impact import build_impact_report, write_impact_report
+
+    with _progress() as progress, Session(obj.engine) as session:
+        progress.add_task(f"pricing claims under CY{from_year} and CY{to_year}", total=None)
+        result = impact(session, load_catalogue(), from_year=from_year, to_year=to_year, agency=agency,
+                        conflict_policy=policy)
+    report = build_impact_report(result)
+    for path in write_impact_report(report, out):
+        click.echo(f"wrote {path}")
+    totals = report.totals
+    click.echo(f"{totals.claims} claims priced, {totals.unpriced} not priced")
+    click.echo(f"CY{from_year} {totals.before}  CY{to_year} {totals.after}  difference {totals.difference} (before the outlier cap)")
+    for row in report.components:
+        if row.value not in ("0", "0.00"):
+            click.echo(f"  {row.name:<22} {row.amount:>16}")
+    click.echo(f"paid CY{from_year} {totals.paid_before}  CY{to_year} {totals.paid_after}  difference {totals.paid_difference}")
+
+
+def register(main: click.Group) -> None:
+    """Add the claims, price and impact commands to the ``hhkb`` group."""
+    main.add_command(claims_group)
+    main.add_command(price_command)
+    main.add_command(impact_command)
