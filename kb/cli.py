@@ -216,6 +216,79 @@ def _json_default(value):
     return str(value)
 
 
+
+@main.command()
+@click.argument("keys", nargs=-1, required=True)
+@click.option("--dest", type=click.Path(path_type=Path), default=Path("cms-data"), show_default=True,
+              help="Where the files go (laid out like a mirror: cms/hcpcs/..., cms/hhpps/...).")
+@click.option("--mirror", envvar="HHKB_MIRROR", help="A base URL or a local folder to fetch from instead of CMS.")
+@click.option("--list", "list_only", is_flag=True, help="List the releases hhkb knows, and fetch nothing.")
+@_reports_errors
+def fetch(keys, dest, mirror, list_only):
+    """Download CMS source files by release key (cached by sha256, verified, resumable).
+
+    Example: hhkb fetch hcpcs-2019 hhpps-2024 --mirror ../shared && hhkb load cms-data/cms
+    """
+    from loaders import fetch as fetcher
+
+    if list_only:
+        for release in fetcher.known_releases():
+            click.echo(f"{release.key}: {release.title} ({len(release.files)} files)")
+        return
+    for key, path in fetcher.fetch_all(keys, dest_dir=dest, mirror=mirror).items():
+        click.echo(f"{key}: {path}")
+
+
+@main.command()
+@click.argument("files", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--agency", help="Check this agency's claims stored in the knowledge base instead of files.")
+@click.option("--out", type=click.Path(path_type=Path), help="Write the findings as HTML, Markdown, CSV and JSON here.")
+@click.option("--format", "stdout_format", type=click.Choice(["summary", "html", "md", "csv", "json"]),
+              default="summary", show_default=True, help="What to print.")
+@click.option("--fail-at", type=click.Choice(["error", "warning", "info"]), default="warning", show_default=True,
+              help="Exit 1 when a finding of this severity or above is found (for CI pipelines).")
+@click.pass_obj
+@_reports_errors
+def check(obj: Context, files, agency, out, stdout_format, fail_at):
+    """Check claims (837I or claims CSV files, or an agency's stored claims) against the billing
+    rules in force on each claim's dates. Exit status: 0 clean, 1 findings, 2 bad input.
+
+    Example: hhkb check claims.837i --out out/ --fail-at error
+    """
+    from kb import rules as checker
+    from kb.claims import beneficiary_hash_key
+    from reports.findings import FORMATS, build_findings_report, render
+
+    if bool(files) == bool(agency):
+        raise click.UsageError("give claims files or --agency, not both")
+    with _session(obj) as session:
+        if agency:
+            run = checker.check_agency(session, agency)
+        else:
+            run = checker.check_files(files, session=session, beneficiary_hash_key=beneficiary_hash_key(obj.engine))
+    report = build_findings_report(run.findings, rules=run.rules, claims_checked=run.claims_checked,
+                                   sources=run.sources, problems=run.problems)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        for extension in FORMATS:
+            (out / f"findings.{extension}").write_text(render(report, extension), encoding="utf-8")
+        click.echo(f"wrote {', '.join(str(out / f'findings.{e}') for e in FORMATS)}")
+    if stdout_format == "summary":
+        counts: dict[tuple[str, str], int] = {}
+        for finding in run.findings:
+            counts[(finding.severity, finding.rule_id)] = counts.get((finding.severity, finding.rule_id), 0) + 1
+        table = Table("severity", "rule", "findings")
+        for (severity, rule_id), count in sorted(counts.items()):
+            table.add_row(severity, rule_id, f"{count:,}")
+        console.print(f"{run.claims_checked:,} claims checked, {len(run.findings):,} findings")
+        console.print(table)
+        for problem in run.problems:
+            click.echo(f"skipped: {problem}", err=True)
+    else:
+        click.echo(render(report, stdout_format), nl=False)
+    sys.exit(checker.exit_status(run.findings, fail_at))
+
+
 # --- HH PPS parameters and the regulation catalogue ------------------------------------------
 
 _POLICY = click.Choice(["first", "last", "refuse"])

@@ -154,3 +154,49 @@ def test_a_folder_of_everything_loads_in_order_with_corrections(database_url, tm
     run(database_url, "review", "2018", "--out", str(tmp_path))
     rows = (tmp_path / "review-2018.csv").read_text()
     assert "hcpcs-corrections" in rows and "2018 corrections V1" in rows
+
+
+def test_check_finds_a_discontinued_code_and_exits_for_pipelines(loaded, tmp_path, monkeypatch):
+    import dataclasses
+    from datetime import date
+    from decimal import Decimal
+
+    from kb.sample_agency import AgencyProfile, generate_claims
+    from loaders.claim_record import ClaimLine
+    from loaders.claims_csv import write_claims_csv
+
+    monkeypatch.setenv("HHKB_BENEFICIARY_KEY", "a test secret")
+    profile = AgencyProfile(agency_id="9000000001", state="CA", cbsa="31084", fips_county="06037", periods=12,
+                            telehealth_share=0.0, missing_review_share=0.0)
+    claims = generate_claims(profile, year=2019, seed=7)
+    clean = tmp_path / "clean.csv"
+    with clean.open("w", newline="") as stream:
+        write_claims_csv(claims, stream)
+    result = run(loaded, "check", str(clean), "--fail-at", "error", ok=False)
+    assert result.exit_code == 0, result.output
+    assert "12 claims checked" in result.output
+
+    first = claims[0]
+    day = first.period_from
+    bad_line = ClaimLine(line_number=len(first.lines) + 1, revenue_code="0551", hcpcs="G0154", hipps=None,
+                         modifiers=(), units=Decimal("4"), charge=Decimal("100.00"), service_date=day)
+    faulty = tmp_path / "faulty.csv"
+    with faulty.open("w", newline="") as stream:
+        write_claims_csv([dataclasses.replace(first, lines=first.lines + (bad_line,))], stream)
+    result = run(loaded, "check", str(faulty), "--out", str(tmp_path / "report"), ok=False)
+    assert result.exit_code == 1
+    assert "hcpcs-active-on-line-date" in result.output
+    page = html.parse(str(tmp_path / "report" / "findings.html")).getroot()
+    assert "G0154" in page.text_content()
+    assert date(2019, 1, 1) <= day
+
+
+def test_fetch_from_a_mirror_folder_then_load(database_url, tmp_path, monkeypatch):
+    from tests.conftest import SHARED
+
+    monkeypatch.setenv("HHKB_CACHE", str(tmp_path / "cache"))
+    out = run(database_url, "fetch", "hhpps-2024", "--mirror", str(SHARED), "--dest", str(tmp_path / "data")).output
+    assert "hhpps-2024" in out
+    loaded = run(database_url, "load", str(tmp_path / "data" / "cms" / "hhpps")).output
+    assert "hrg-2024.csv" in loaded
+    assert "hhpps-2024" in run(database_url, "fetch", "--list", "x").output
