@@ -30,6 +30,7 @@ Pricing
 
 from __future__ import annotations
 
+import csv
 import io
 import os
 import secrets
@@ -52,6 +53,7 @@ from kb.pricing import ClaimLine as PricingLine
 from kb.pricing import PeriodClaim, PricingError, PricingParameters, PricingResult, price_period
 from kb.store import FileIdentity, StoreSummary, add_release, find_release
 from loaders.claim_record import Claim, ClaimLine
+from loaders.claims_csv import CLAIM_COLUMNS as CSV_CLAIM_COLUMNS
 from loaders.claims_csv import COLUMNS as CSV_COLUMNS
 from loaders.claims_csv import read_claims_csv
 from loaders.errors import LoadError
@@ -382,19 +384,17 @@ def _read_837i_file(path: Path, hash_key: bytes, quality: bool) -> tuple[list[Cl
     return claims, skipped, warnings
 
 
-_CSV_IDENTITY = ("agency_id", "claim_id", "type_of_bill", "period_from")
+_CSV_IDENTITY = ("agency_id", "claim_id", "type_of_bill")
 
 
 def _read_csv_file(path: Path) -> tuple[list[Claim], list[BadClaim], list[str]]:
     """Read a claims CSV claim by claim, so that one bad claim is skipped and reported alone.
 
-    The header is checked first (a bad header is a file-level error). Then each claim's rows (the
-    contiguous rows sharing agency, claim id, type of bill and period start) are read by
-    ``read_claims_csv`` on their own, preceded by blank lines so that its messages keep the
-    file's line numbers.
+    The header is checked first (a bad header is a file-level error). A claim is the contiguous
+    rows sharing agency, claim id and type of bill; rows that disagree on a claim column make the
+    claim bad. Each claim's rows are read by ``read_claims_csv`` on their own, preceded by blank
+    lines so that its messages keep the file's line numbers.
     """
-    import csv
-
     with open(path, encoding="utf-8-sig", newline="") as stream:
         text = stream.read()
     lines = text.splitlines(keepends=True)
@@ -402,30 +402,50 @@ def _read_csv_file(path: Path) -> tuple[list[Claim], list[BadClaim], list[str]]:
     list(read_claims_csv(io.StringIO(header_line), path=str(path)))  # a bad header raises here
     header = [name.strip() for name in next(csv.reader([header_line]))]
     index = {name: header.index(name) for name in CSV_COLUMNS}
-    claims: list[Claim] = []
-    skipped: list[BadClaim] = []
     reader = csv.reader(io.StringIO(text))
     next(reader)
-    groups: list[tuple[int, int, tuple, str | None]] = []  # first line, last line, identity, claim id
-    start = 2
+    groups: list[list[tuple[int, list[str]]]] = []  # each claim's rows: (line number, cells)
+    identity_of_last = None
     for row in reader:
-        end = reader.line_num
-        if any(cell.strip() for cell in row):
-            identity = tuple(row[index[n]].strip() for n in _CSV_IDENTITY) if len(row) == len(header) else ("row", end)
-            claim_id = row[index["claim_id"]].strip() if len(row) == len(header) else None
-            if groups and groups[-1][2] == identity:
-                groups[-1] = (groups[-1][0], end, identity, claim_id)
-            else:
-                groups.append((start, end, identity, claim_id))
-        start = end + 1
-    for first, last, _, claim_id in groups:
-        chunk = header_line + "\n" * (first - 2) + "".join(lines[first - 1 : last])
+        line_number = reader.line_num
+        if not any(cell.strip() for cell in row):
+            continue
+        identity = tuple(row[index[n]].strip() for n in _CSV_IDENTITY) if len(row) == len(header) else line_number
+        if groups and identity == identity_of_last:
+            groups[-1].append((line_number, row))
+        else:
+            groups.append([(line_number, row)])
+        identity_of_last = identity
+    claims: list[Claim] = []
+    skipped: list[BadClaim] = []
+    for rows in groups:
+        first_line, first_cells = rows[0]
+        claim_id = first_cells[index["claim_id"]].strip() if len(first_cells) == len(header) else None
+        disagreement = _disagreement(rows, index)
+        if disagreement is not None:
+            skipped.append(BadClaim(str(path), disagreement[0], claim_id, disagreement[1]))
+            continue
+        chunk = header_line + "\n" * (first_line - 2) + "".join(lines[first_line - 1 : rows[-1][0]])
         try:
-            claims.extend(read_claims_csv(io.StringIO(chunk), path=str(path)))
+            found = list(read_claims_csv(io.StringIO(chunk), path=str(path)))
         except LoadError as error:
             location = f"line {error.line}" + (f", field {error.field}" if error.field else "")
             skipped.append(BadClaim(str(path), location, claim_id or None, error.message))
+            continue
+        claims.extend(found)
     return claims, skipped, []
+
+
+def _disagreement(rows: list[tuple[int, list[str]]], index: dict[str, int]) -> tuple[str, str] | None:
+    """(location, message) of the first row whose claim columns differ from the claim's first row."""
+    first_line, first = rows[0]
+    for line_number, cells in rows[1:]:
+        for name in CSV_CLAIM_COLUMNS:
+            if cells[index[name]].strip() != first[index[name]].strip():
+                return (f"line {line_number}, field {name}",
+                        f"differs from the claim's first row (line {first_line}): {cells[index[name]].strip()!r} "
+                        f"instead of {first[index[name]].strip()!r}")
+    return None
 
 
 # --------------------------------------------------------------------------------------------
