@@ -14,7 +14,7 @@ $(BIN)/.installed: pyproject.toml
 
 demo: $(BIN)/.installed
 	mkdir -p $(OUT)
-	rm -f $(OUT)/hhkb.sqlite3
+	rm -f $(OUT)/hhkb.sqlite3 $(OUT)/hhkb.sqlite3-*
 	HHKB_DATABASE_URL=sqlite:///$(abspath $(OUT))/hhkb.sqlite3 .ci/demo $(DATA) $(OUT)
 
 test: $(BIN)/.installed

@@ -541,25 +541,34 @@ def diff_hhpps_command(obj: Context, old_year, new_year, policy, out, stdout_for
 @click.option("--watch", multiple=True, help="Codes to put first (default: the home health codes).")
 @click.option("--policy", type=_POLICY, default="first", show_default=True,
               help="A CBSA listed twice in one year's wage index: which row to compare.")
+@click.option("--link", "links", multiple=True, metavar="TITLE=HREF",
+              help="A link to show at the top of the review (e.g. to the impact report).")
 @_output_options
 @click.pass_obj
 @_parameter_errors
-def review(obj: Context, year, watch, policy, out, stdout_format):
+def review(obj: Context, year, watch, policy, links, out, stdout_format):
     """The compliance officer's annual review: everything taking effect in YEAR, by source, cited.
 
     Example: hhkb review 2024 --out out/
     """
     from kb.review import HOME_HEALTH_WATCH_LIST, annual_review
     from regulations.catalogue import load_catalogue
-    from reports.changes import DocumentLine, build_change_report
+    from reports.changes import DocumentLine, Link, build_change_report
 
+    parsed_links = []
+    for text in links:
+        title, separator, href = text.partition("=")
+        if not separator or not title or not href:
+            raise click.BadParameter(f"{text!r}: expected TITLE=HREF", param_hint="--link")
+        parsed_links.append(Link(title, href))
     catalogue = load_catalogue()
     with _session(obj) as session:
         found = annual_review(session, catalogue, year, conflict_policy=policy)
     documents = [DocumentLine(r.document_id, r.title, r.citation or "", str(r.published or ""), str(r.effective or ""))
                  for r in found.regulations]
     report = build_change_report(found.changes, title=f"Annual review {year}: what takes effect",
-                                 watch_list=watch or HOME_HEALTH_WATCH_LIST, documents=documents, notes=found.notes)
+                                 watch_list=watch or HOME_HEALTH_WATCH_LIST, documents=documents, notes=found.notes,
+                                 links=parsed_links)
     _write_change_report(report, out, f"review-{year}", stdout_format)
 
 from kb.cli_claims import register; register(main)  # noqa: E402, E702
