@@ -484,14 +484,16 @@ class _Applier:
         for version in targets:
             before = _row_values(version)
             after = self.changed_values(event, before, restored)
-            if after == before:
+            # a code put back into the release: the end its absence gave it is taken back
+            reopen = event.kind == "reinstate" and version["effective_to"] is not None and after["termination_date"] is None
+            if after == before and not reopen:
                 continue
             split = version["effective_from"] if whole else max(version["effective_from"], event.effective_date)
             self.supersede(version)
             if version["effective_from"] < split:
                 self.insert(code_id, before, version["effective_from"], split, None)
-            end = version["effective_to"]
-            end_known_from = version["effective_to_known_from"]
+            end = None if reopen else version["effective_to"]
+            end_known_from = None if reopen else version["effective_to_known_from"]
             terminated = after["termination_date"]
             if terminated is not None and terminated != before["termination_date"]:
                 ends = _day_after(terminated)
@@ -506,8 +508,7 @@ class _Applier:
 
     def no_change_reason(self, event: CorrectionEvent) -> str:
         if event.kind == "reinstate":
-            return (f"{event.code} is still as the {event.revert_to_year} release had it: a code missing "
-                    "from a release is not ended by it")
+            return f"{event.code} is still as the {event.revert_to_year} release had it, and not ended"
         return f"{event.code} already has these values from {event.effective_date} (an earlier version restates it)"
 
     def add(self, event: CorrectionEvent, code_id: int | None, restored: dict) -> CorrectionOutcome:

@@ -204,6 +204,20 @@ def store_hcpcs_release(session: Session, parsed, identity: FileIdentity) -> Sto
             "(into a fresh database if needed)",
             field="effective date",
         )
+    if parsed.published_date is not None:
+        later = session.exec(
+            sa.select(Release)
+            .where(Release.source.in_(("hcpcs", "hcpcs-corrections")), Release.published_date > parsed.published_date)
+            .order_by(Release.published_date)
+            .limit(1)
+        ).scalar_one_or_none()
+        if later is not None:
+            raise LoadError(
+                parsed.path,
+                f"published {parsed.published_date}, before {later.label!r} (published {later.published_date}) "
+                "which is loaded already; load HCPCS files in publication order (into a fresh database if needed)",
+                field="published date",
+            )
 
     release = add_release(
         session,
@@ -275,6 +289,15 @@ def store_hcpcs_release(session: Session, parsed, identity: FileIdentity) -> Sto
         new_versions.append(
             (code_id, effective_from, effective_to, known, release.id, record.action_code,
              record.action_effective_date) + state
+        )
+
+    if latest is not None and parsed.effective_date > latest.effective_date:
+        # a code the new release no longer lists, and that had no end, ends where the release begins
+        listed = {code_ids[r.code] for r in parsed.records}
+        endings.extend(
+            {"version_id": now.id, "effective_to": parsed.effective_date, "effective_to_known_from": known}
+            for code_id, now in current.items()
+            if code_id not in listed and now.effective_to is None and now.effective_from < parsed.effective_date
         )
 
     version_table = HcpcsVersion.__table__

@@ -133,7 +133,7 @@ OUTCOME_COUNTS = {
     (2018, 3): (4, 26, 0),
     (2018, 4): (2, 26, 0),
     (2019, 1): (11, 0, 0),
-    (2019, 2): (2, 1, 0),
+    (2019, 2): (3, 0, 0),
 }
 
 
@@ -335,8 +335,10 @@ def test_the_2019_corrections(loaded):
     assert c1890.version_on(date(2019, 2, 1), known_on=date(2018, 12, 20)).fields["asc_group"] == ""
     assert c1890.version_on(date(2019, 2, 1)).fields["asc_group"] == "YY"
     assert c1890.version_on(date(2019, 2, 1)).fields["statute"] == "1833(t)"
+    # DA: dropped from the 2019 file (so ended 2019-01-01), then "removed in error - add back to file"
     da = next(o for o in summaries[(2019, 2)].outcomes if o.code == "DA")
-    assert da.outcome == NO_CHANGE and "not ended" in da.reason
+    assert da.outcome == APPLIED
+    assert history(engine, "DA").version_on(date(2019, 2, 1), known_on=date(2019, 1, 2)) is None
     assert history(engine, "DA").version_on(date(2019, 2, 1)) is not None
 
 

@@ -163,3 +163,28 @@ def test_a_second_file_of_the_same_release_supersedes_only_what_differs(engine):
     after = table_counts(engine)
     assert after["hcpcs_version"] == counts["hcpcs_version"] + differing
     assert after["release"] == counts["release"] + 1
+
+
+def test_a_code_dropped_without_a_termination_date_ends_where_the_next_release_begins(three_years):
+    da = history(three_years, "DA")  # listed in 2017 and 2018 with no termination date, absent from 2019
+    assert [l.release_label for l in da.listings] == ["2017 annual", "2018 annual"]
+    assert da.version_on(date(2018, 12, 31)) is not None
+    assert da.version_on(date(2019, 1, 1)) is None
+    assert da.version_on(date(2019, 1, 1), known_on=date(2018, 6, 1)) is not None  # not yet known to end
+
+
+def test_a_file_published_before_loaded_corrections_is_refused(engine):
+    from kb.corrections import store_hcpcs_corrections
+    from loaders.hcpcs_corrections import read_corrections
+
+    store(engine, 2017)
+    store(engine, 2018)
+    corrections = HCPCS_DIR / "2018-HCPCS-Alpha-Numeric-Corrections.zip"
+    with transaction(engine) as session:
+        store_hcpcs_corrections(session, read_corrections(corrections)[0], FileIdentity.of(corrections))
+    counts = table_counts(engine)
+    xlsx = hcpcs.read_hcpcs(f"{ANNUAL[2018]}!HCPC2018_CONTR_ANWEB_disc.xlsx")
+    with pytest.raises(LoadError, match="load HCPCS files in publication order"):
+        with transaction(engine) as session:
+            store_hcpcs_release(session, xlsx, FileIdentity("HCPC2018_CONTR_ANWEB_disc.xlsx", "2" * 64, 1))
+    assert table_counts(engine) == counts
