@@ -190,7 +190,9 @@ class Change:
     (a state field, ``weight``, a rate variant ...), ``None`` when the whole entry was added,
     removed or re-keyed, in which case ``old``/``new`` hold the whole entry. ``related_key`` links a
     change to another key (the code an added code replaces, or the reverse). ``label`` is a human
-    name for the key (short description, CBSA name) when one is known.
+    name for the key (short description, CBSA name) when one is known. ``new_reference`` and
+    ``old_reference`` cite the exact place a side's value stands (a file and row, a rule's
+    text) when the caller knows it; the provenances cite the whole side.
     """
 
     source: str
@@ -207,11 +209,17 @@ class Change:
     label: str | None = None
     absolute_change: Decimal | None = None
     relative_change: Decimal | None = None
+    new_reference: str | None = None
+    old_reference: str | None = None
 
     @property
     def citation(self) -> str:
         """The citation of the side that says what is now true."""
-        return self.new_provenance.citation
+        return self.new_reference or self.new_provenance.citation
+
+    @property
+    def old_citation(self) -> str:
+        return self.old_reference or self.old_provenance.citation
 
     def sort_key(self) -> tuple:
         return (

@@ -116,29 +116,25 @@ def diff_hhpps_years(session: Session, catalogue: Catalogue, old_year: int, new_
 
 
 def _cited(change: Change, old: YearTables, new: YearTables) -> Change:
-    """The change with each side's own citation (file and row, or the rule's text) and a label."""
+    """The change with where each side's value stands (file and row, or the rule's text) and a label."""
 
-    def cite(tables: YearTables, provenance: Provenance) -> Provenance:
+    def reference(tables: YearTables) -> str | None:
         key = change.old_key if tables is old and change.old_key else change.key
         if change.change_type in ("weight_changed", "lupa_threshold_changed", "hipps_added", "hipps_removed"):
             found = tables.case_mix.get(key)
-            text = found.source.cite() if found else None
-        elif change.change_type.startswith("wage_index") or change.change_type.startswith("cbsa"):
+            return found.source.cite() if found else None
+        if change.change_type.startswith("wage_index") or change.change_type.startswith("cbsa"):
             found = tables.wage_index.get(key)
-            text = found.source.cite() if found else None
-        elif change.change_type in ("visit_rate_changed", "unit_rate_changed"):
-            text = tables.sources["rev"].cite()
-        else:
-            name = key.replace("thirty_day_rate", "rate_30_day")
-            value = getattr(tables.rate_year, name, None)
-            text = f"{value.citation}" if value is not None else None
-        return Provenance(provenance.label, provenance.effective_date, text or provenance.citation)
+            return found.source.cite() if found else None
+        if change.change_type in ("visit_rate_changed", "unit_rate_changed"):
+            return tables.sources["rev"].cite()
+        value = getattr(tables.rate_year, key.replace("thirty_day_rate", "rate_30_day"), None)
+        return value.citation if value is not None else None
 
     label = change.label
     if label is None and change.change_type in ("weight_changed", "lupa_threshold_changed"):
         label = "; ".join(meaning for _name, _char, meaning in hipps_meaning(change.key)[:4])
-    return dataclasses.replace(change, old_provenance=cite(old, change.old_provenance),
-                               new_provenance=cite(new, change.new_provenance), label=label)
+    return dataclasses.replace(change, old_reference=reference(old), new_reference=reference(new), label=label)
 
 
 def corrections_of(session: Session, document: Release) -> list[Change]:

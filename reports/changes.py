@@ -226,8 +226,8 @@ def _row(change: Change, watched: frozenset[str]) -> ChangeRow:
         relative_change=display_percent(change.relative_change),
         effective_date=change.effective_date.isoformat(),
         watched=_is_watched(change, watched),
-        citation=change.new_provenance.citation,
-        old_citation=change.old_provenance.citation,
+        citation=change.citation,
+        old_citation=change.old_citation,
     )
 
 
