@@ -256,6 +256,7 @@ def store_hcpcs_release(session: Session, parsed, identity: FileIdentity) -> Sto
         code_ids = dict(connection.execute(sa.select(code_table.c.code, code_table.c.id)).all())
 
     current = _current_versions(session)
+    dialect_name = connection.dialect.name
     new_versions: list[dict] = []
     listing: list[dict] = []
     endings: list[dict] = []
@@ -264,11 +265,12 @@ def store_hcpcs_release(session: Session, parsed, identity: FileIdentity) -> Sto
         code_id = code_ids[record.code]
         state = version_state(record)
         now = current.get(code_id)
+        unchanged = now is not None and now.state == comparable_state(state, dialect_name)
         listing.append(
-            [release.id, code_id, now.id if now is not None and now.state == state else None,
+            [release.id, code_id, now.id if unchanged else None,
              record.action_code, record.action_effective_date, record.sequence_number, record.source_line]
         )
-        if now is not None and now.state == state:
+        if unchanged:
             continue
         if now is None:
             effective_from = _first_effective_from(record, parsed.effective_date)
@@ -349,9 +351,15 @@ class _Current:
 
 
 def _current_versions(session: Session) -> dict[int, _Current]:
-    """Each code's latest version still known (``known_to`` open), by code id."""
+    """Each code's latest version still known (``known_to`` open), by code id.
+
+    Read through the driver (thousands of rows, a few dozen columns): on SQLite the dates of the
+    state come back as their ISO text, and :func:`comparable_state` puts a record's state in the
+    same form.
+    """
+    connection = session.connection()
     table = HcpcsVersion.__table__
-    rows = session.execute(
+    query = (
         sa.select(
             table.c.code_id,
             table.c.id,
@@ -363,12 +371,23 @@ def _current_versions(session: Session) -> dict[int, _Current]:
         .join(Release, Release.id == table.c.first_release_id)
         .where(table.c.known_to.is_(None))
         .order_by(table.c.code_id, table.c.effective_from, table.c.id)
-    ).all()
+    )
+    compiled = query.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True})
+    rows = connection.exec_driver_sql(str(compiled)).fetchall()
+    as_date = date.fromisoformat if connection.dialect.name == "sqlite" else (lambda value: value)
     current: dict[int, _Current] = {}
     for row in rows:
-        current[row[0]] = _Current(id=row[1], effective_from=row[2], effective_to=row[3],
-                                   release_effective_date=row[4], state=tuple(row[5:]))
+        current[row[0]] = _Current(id=row[1], effective_from=as_date(row[2]),
+                                   effective_to=as_date(row[3]) if row[3] is not None else None,
+                                   release_effective_date=as_date(row[4]), state=tuple(row[5:]))
     return current
+
+
+def comparable_state(state: tuple, dialect_name: str) -> tuple:
+    """A record's state in the form the driver returns stored states (dates as text on SQLite)."""
+    if dialect_name != "sqlite":
+        return state
+    return tuple(value.isoformat() if type(value) is date else value for value in state)
 
 
 _HHPPS_LABELS = {
