@@ -136,25 +136,29 @@ def beneficiary_hash_key(engine: Engine) -> bytes:
 
 def claim_problem(claim: Claim) -> tuple[str, str] | None:
     """(field, what is wrong) when the claim cannot be stored as it is, else None."""
-    values = {
-        "agency_id": claim.agency_id, "claim_id": claim.claim_id, "type_of_bill": claim.type_of_bill,
-        "admission_source": claim.admission_source, "patient_status": claim.patient_status, "hipps": claim.hipps,
-        "cbsa": claim.cbsa, "fips_county": claim.fips_county, "review_tracking_number": claim.review_tracking_number,
-        "state": claim.state, "beneficiary_key": claim.beneficiary_key, **_list_columns(claim),
-    }
-    for name, value in values.items():
-        limit = _CLAIM_LIMITS.get(name)
-        if value is not None and limit is not None and len(value) > limit:
-            return name, f"{len(value)} characters, more than the {limit} kept"
     if not claim.agency_id or not claim.claim_id:
         return "claim_id", "no agency or claim identifier"
     if claim.period_through < claim.period_from:
         return "period_through", f"{claim.period_through} is before the period start {claim.period_from}"
+    values = (
+        ("agency_id", claim.agency_id), ("claim_id", claim.claim_id), ("type_of_bill", claim.type_of_bill),
+        ("admission_source", claim.admission_source), ("patient_status", claim.patient_status),
+        ("hipps", claim.hipps), ("cbsa", claim.cbsa), ("fips_county", claim.fips_county),
+        ("review_tracking_number", claim.review_tracking_number), ("state", claim.state),
+        ("beneficiary_key", claim.beneficiary_key),
+    )
+    for name, value in values:
+        if value is not None and len(value) > _CLAIM_LIMITS[name]:
+            return name, f"{len(value)} characters, more than the {_CLAIM_LIMITS[name]} kept"
+    for name, value in _list_columns(claim).items():
+        if len(value) > _CLAIM_LIMITS[name]:
+            return name, f"{len(value)} characters, more than the {_CLAIM_LIMITS[name]} kept"
+    revenue_limit, code_limit, modifiers_limit = _LINE_LIMITS["revenue_code"], _LINE_LIMITS["hcpcs"], _LINE_LIMITS["modifiers"]
     for line in claim.lines:
-        for name, value in (("revenue_code", line.revenue_code), ("hcpcs", line.hcpcs), ("hipps", line.hipps),
-                            ("modifiers", LIST_SEPARATOR.join(line.modifiers))):
-            if value is not None and len(value) > _LINE_LIMITS[name]:
-                return name, f"line {line.line_number}: {len(value)} characters, more than the {_LINE_LIMITS[name]} kept"
+        if (len(line.revenue_code) > revenue_limit or (line.hcpcs and len(line.hcpcs) > code_limit)
+                or (line.hipps and len(line.hipps) > code_limit)
+                or (line.modifiers and len(LIST_SEPARATOR.join(line.modifiers)) > modifiers_limit)):
+            return "line", f"line {line.line_number}: a revenue code, code or modifiers longer than the columns keep"
     return None
 
 
@@ -167,21 +171,44 @@ def _list_columns(claim: Claim) -> dict[str, str]:
     }
 
 
+#: Claims inserted per batch: a file of any size is stored in bounded memory, in one transaction.
+STORE_BATCH = 5000
+
+
 def store_claims(
-    session: Session, claims: Iterable[Claim], identity: FileIdentity, *, file_format: str, label: str
+    session: Session, claims: Iterable[Claim], identity: FileIdentity, *, file_format: str,
+    label: str | None = None,
 ) -> StoreSummary:
     """Record a claims file as a release with its claims and lines (the caller's transaction).
 
+    ``claims`` may be a stream: they are inserted in batches of :data:`STORE_BATCH`, and the
+    release's effective date (and, when ``label`` is None, its label) set from them at the end.
     Raises LoadError for a file without claims, a claim listed twice in the file, a claim that
-    cannot be stored (:func:`claim_problem`), or a claim already loaded from another file.
+    cannot be stored (:func:`claim_problem`), or a claim already loaded from another file; the
+    caller's transaction then rolls everything back.
     """
     existing = find_release(session, SOURCE, identity.sha256)
     if existing is not None:
         return StoreSummary(release=existing, already_loaded=True)
-    claims = list(claims)
-    if not claims:
-        raise LoadError(identity.name, "the file holds no claim to load")
+    release = add_release(
+        session, source=SOURCE, label=label or f"claims ({identity.name})"[:80], file_format=file_format,
+        identity=identity, member=None, effective_date=date.max,
+        effective_date_basis="the earliest statement period start among the file's claims",
+        published_date=date.today(), published_date_basis="a claims file: the day it was loaded", record_count=0,
+    )
+    connection = session.connection()
     first_seen: dict[tuple[str, str, str], int] = {}
+    agencies: set[str] = set()
+    earliest = latest = None
+    line_count = 0
+    batch: list[Claim] = []
+
+    def flush() -> None:
+        nonlocal line_count
+        _refuse_claims_loaded_elsewhere(session, identity, batch, release.id)
+        line_count += _insert_batch(connection, release.id, batch)
+        batch.clear()
+
     for claim in claims:
         key = (claim.agency_id, claim.claim_id, claim.type_of_bill)
         if key in first_seen:
@@ -195,43 +222,51 @@ def store_claims(
         problem = claim_problem(claim)
         if problem is not None:
             raise LoadError(identity.name, f"claim {claim.claim_id}: {problem[1]}", line=claim.source_segment, field=problem[0])
-    _refuse_claims_loaded_elsewhere(session, identity, first_seen)
+        agencies.add(claim.agency_id)
+        earliest = claim.period_from if earliest is None else min(earliest, claim.period_from)
+        latest = claim.period_from if latest is None else max(latest, claim.period_from)
+        batch.append(claim)
+        if len(batch) >= STORE_BATCH:
+            flush()
+    if batch:
+        flush()
+    if not first_seen:
+        raise LoadError(identity.name, "the file holds no claim to load")
+    release.effective_date = earliest
+    release.record_count = len(first_seen)
+    if label is None:
+        who = next(iter(agencies)) if len(agencies) == 1 else f"{len(agencies)} agencies"
+        release.label = f"claims of {who}, periods {earliest} to {latest}"[:80]
+    session.flush()
+    return StoreSummary(release=release, already_loaded=False, records=len(first_seen), new_versions=line_count)
 
-    release = add_release(
-        session,
-        source=SOURCE,
-        label=label,
-        file_format=file_format,
-        identity=identity,
-        member=None,
-        effective_date=min(claim.period_from for claim in claims),
-        effective_date_basis="the earliest statement period start among the file's claims",
-        published_date=date.today(),
-        published_date_basis="a claims file: the day it was loaded",
-        record_count=len(claims),
-    )
-    connection = session.connection()
-    insert_rows(connection, AgencyClaim.__table__, _CLAIM_COLUMNS, (_claim_row(release.id, claim) for claim in claims))
+
+def _insert_batch(connection, release_id: int, claims: list[Claim]) -> int:
+    """Insert claims, fetch their ids back in one query, insert their lines; returns the lines."""
     table = AgencyClaim.__table__
+    start_after = connection.execute(
+        sa.select(sa.func.coalesce(sa.func.max(table.c.id), 0)).where(table.c.release_id == release_id)
+    ).scalar_one()
+    insert_rows(connection, table, _CLAIM_COLUMNS, [_claim_row(release_id, claim) for claim in claims])
     claim_pks = {
         (agency, claim_id, bill): pk
         for agency, claim_id, bill, pk in connection.execute(
             sa.select(table.c.agency_id, table.c.claim_id, table.c.type_of_bill, table.c.id)
-            .where(table.c.release_id == release.id)
+            .where(table.c.release_id == release_id, table.c.id > start_after)
         )
     }
-    line_count = insert_rows(
+    return insert_rows(
         connection,
         AgencyClaimLine.__table__,
         _LINE_COLUMNS,
-        (
-            (claim_pks[(claim.agency_id, claim.claim_id, claim.type_of_bill)], line.line_number, line.revenue_code,
-             line.hcpcs, line.hipps, LIST_SEPARATOR.join(line.modifiers), line.units, line.charge, line.service_date)
+        [
+            (pk, line.line_number, line.revenue_code, line.hcpcs, line.hipps,
+             LIST_SEPARATOR.join(line.modifiers) if line.modifiers else "", line.units, line.charge, line.service_date)
             for claim in claims
+            for pk in (claim_pks[(claim.agency_id, claim.claim_id, claim.type_of_bill)],)
             for line in claim.lines
-        ),
+        ],
     )
-    return StoreSummary(release=release, already_loaded=False, records=len(claims), new_versions=line_count)
 
 
 def _claim_row(release_id: int, claim: Claim) -> tuple:
@@ -245,15 +280,17 @@ def _claim_row(release_id: int, claim: Claim) -> tuple:
     )
 
 
-def _refuse_claims_loaded_elsewhere(
-    session: Session, identity: FileIdentity, keys: dict[tuple[str, str, str], int]
-) -> None:
-    agencies = sorted({agency for agency, _, _ in keys})
+def _refuse_claims_loaded_elsewhere(session: Session, identity: FileIdentity, claims: list[Claim],
+                                    release_id: int) -> None:
+    """LoadError naming both files when a claim of the batch is already stored from another file."""
+    keys = {(c.agency_id, c.claim_id, c.type_of_bill): c.source_segment for c in claims}
     table = AgencyClaim.__table__
     rows = session.execute(
         sa.select(table.c.agency_id, table.c.claim_id, table.c.type_of_bill, Release.file_name, table.c.source_segment)
         .join(Release, Release.id == table.c.release_id)
-        .where(table.c.agency_id.in_(agencies))
+        .where(table.c.agency_id.in_(sorted({agency for agency, _, _ in keys})),
+               table.c.claim_id.in_(sorted({claim_id for _, claim_id, _ in keys})),
+               table.c.release_id != release_id)
     )
     for agency, claim_id, bill, file_name, segment in rows:
         where = keys.get((agency, claim_id, bill))
@@ -335,43 +372,39 @@ def load_claims_files(
         if not path.is_file():
             raise LoadError(path, "no such file")
         file_format = recognise_claims_file(path)
+        skipped: list[BadClaim] = []
+        warnings: list[str] = []
         if file_format == "837i":
-            claims, skipped, warnings = _read_837i_file(path, beneficiary_hash_key, quality_data_submitted)
+            claims = _read_837i_file(path, beneficiary_hash_key, quality_data_submitted, skipped, warnings)
         else:
-            claims, skipped, warnings = _read_csv_file(path)
-        kept = []
-        seen: set[tuple[str, str, str]] = set()
-        for claim in claims:
-            problem = claim_problem(claim)
-            key = (claim.agency_id, claim.claim_id, claim.type_of_bill)
-            if problem is None and key in seen:
-                problem = ("claim_id", "listed a second time in the file")
-            if problem is not None:
-                unit = "segment" if file_format == "837i" else "line"
-                skipped.append(BadClaim(str(path), f"{unit} {claim.source_segment}, field {problem[0]}", claim.claim_id, problem[1]))
-                continue
-            seen.add(key)
-            kept.append(claim)
+            claims = _read_csv_file(path, skipped)
         identity = FileIdentity.of(path)
         with transaction(engine) as session:
-            summary = store_claims(session, kept, identity, file_format=file_format, label=_label(kept, path))
+            summary = store_claims(session, _good_claims(claims, path, file_format, skipped), identity,
+                                   file_format=file_format)
         report.files.append(ClaimsFileResult(path, file_format, summary, skipped, warnings))
     return report
 
 
-def _label(claims: list[Claim], path: Path) -> str:
-    agencies = sorted({claim.agency_id for claim in claims})
-    if not claims:
-        return f"claims ({path.name})"
-    first, last = min(c.period_from for c in claims), max(c.period_from for c in claims)
-    who = agencies[0] if len(agencies) == 1 else f"{len(agencies)} agencies"
-    return f"claims of {who}, periods {first} to {last}"[:80]
+def _good_claims(claims: Iterable[Claim], path: Path, file_format: str, skipped: list[BadClaim]) -> Iterator[Claim]:
+    """The claims that can be stored; the others go to ``skipped`` with what is wrong."""
+    seen: set[tuple[str, str, str]] = set()
+    unit = "segment" if file_format == "837i" else "line"
+    for claim in claims:
+        problem = claim_problem(claim)
+        key = (claim.agency_id, claim.claim_id, claim.type_of_bill)
+        if problem is None and key in seen:
+            problem = ("claim_id", "listed a second time in the file")
+        if problem is not None:
+            skipped.append(BadClaim(str(path), f"{unit} {claim.source_segment}, field {problem[0]}", claim.claim_id, problem[1]))
+            continue
+        seen.add(key)
+        yield claim
 
 
-def _read_837i_file(path: Path, hash_key: bytes, quality: bool) -> tuple[list[Claim], list[BadClaim], list[str]]:
-    claims: list[Claim] = []
-    skipped: list[BadClaim] = []
-    warnings: list[str] = []
+def _read_837i_file(path: Path, hash_key: bytes, quality: bool, skipped: list[BadClaim],
+                    warnings: list[str]) -> Iterator[Claim]:
+    """The file's claims as the reader streams them; skipped claims and warnings on the side."""
     for item in read_837i(path, beneficiary_hash_key=hash_key, quality_data_submitted=quality):
         if isinstance(item, ClaimProblem):
             if item.claim_skipped:
@@ -380,14 +413,13 @@ def _read_837i_file(path: Path, hash_key: bytes, quality: bool) -> tuple[list[Cl
             else:
                 warnings.append(str(item))
         else:
-            claims.append(item)
-    return claims, skipped, warnings
+            yield item
 
 
 _CSV_IDENTITY = ("agency_id", "claim_id", "type_of_bill")
 
 
-def _read_csv_file(path: Path) -> tuple[list[Claim], list[BadClaim], list[str]]:
+def _read_csv_file(path: Path, skipped: list[BadClaim]) -> list[Claim]:
     """Read a claims CSV claim by claim, so that one bad claim is skipped and reported alone.
 
     The header is checked first (a bad header is a file-level error). A claim is the contiguous
@@ -417,7 +449,6 @@ def _read_csv_file(path: Path) -> tuple[list[Claim], list[BadClaim], list[str]]:
             groups.append([(line_number, row)])
         identity_of_last = identity
     claims: list[Claim] = []
-    skipped: list[BadClaim] = []
     for rows in groups:
         first_line, first_cells = rows[0]
         claim_id = first_cells[index["claim_id"]].strip() if len(first_cells) == len(header) else None
@@ -433,7 +464,7 @@ def _read_csv_file(path: Path) -> tuple[list[Claim], list[BadClaim], list[str]]:
             skipped.append(BadClaim(str(path), location, claim_id or None, error.message))
             continue
         claims.extend(found)
-    return claims, skipped, []
+    return claims
 
 
 def _disagreement(rows: list[tuple[int, list[str]]], index: dict[str, int]) -> tuple[str, str] | None:
@@ -461,15 +492,14 @@ class StoredClaim:
     claim: Claim
 
 
-def iter_stored_claims(
+def stored_claim_ids(
     session: Session,
     *,
     agency: str | None = None,
     period_from: date | None = None,
     period_through: date | None = None,
-    batch_size: int = 5000,
-) -> Iterator[StoredClaim]:
-    """Stored claims in (period start, agency, claim id, type of bill) order, read in batches.
+) -> list[int]:
+    """Ids of the stored claims in (period start, agency, claim id, type of bill) order.
 
     ``period_from`` / ``period_through`` keep the claims whose period starts on or after / on or
     before the date.
@@ -482,29 +512,67 @@ def iter_stored_claims(
         query = query.where(table.c.period_from >= period_from)
     if period_through is not None:
         query = query.where(table.c.period_from <= period_through)
-    ids = [row[0] for row in session.execute(query)]
+    return [row[0] for row in session.execute(query)]
+
+
+def iter_stored_claims(
+    session: Session,
+    *,
+    agency: str | None = None,
+    period_from: date | None = None,
+    period_through: date | None = None,
+    batch_size: int = 5000,
+) -> Iterator[StoredClaim]:
+    """Stored claims in :func:`stored_claim_ids` order, read in batches."""
+    ids = stored_claim_ids(session, agency=agency, period_from=period_from, period_through=period_through)
     for start in range(0, len(ids), batch_size):
-        yield from _claims_by_id(session, ids[start : start + batch_size])
+        yield from stored_claims_by_id(session, ids[start : start + batch_size])
 
 
-def _claims_by_id(session: Session, ids: list[int]) -> list[StoredClaim]:
+def stored_claims_by_id(session: Session, ids: list[int], *, lines: bool = True) -> list[StoredClaim]:
+    """The claims with these ids, in this order; with ``lines=False`` without their lines.
+
+    Lines are read with the driver's own rows (no per-value processing by SQLAlchemy): a distinct
+    date or amount text is converted once.
+    """
     table = AgencyClaim.__table__
-    lines_table = AgencyClaimLine.__table__
-    lines: dict[int, list[ClaimLine]] = defaultdict(list)
-    low, high = min(ids), max(ids)
+    if not ids:
+        return []
+    if not lines:
+        by_id = {row["id"]: row for row in session.execute(sa.select(table).where(table.c.id.in_(ids))).mappings()}
+        return [_stored(by_id[pk], []) for pk in ids]
+    connection = session.connection()
+    placeholder = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    cursor = connection.connection.cursor()  # the driver's cursor: rows as plain tuples
+    try:
+        cursor.execute(
+            "SELECT claim_pk, line_number, revenue_code, hcpcs, hipps, modifiers, units, charge, service_date "
+            f"FROM claim_line WHERE claim_pk IN ({', '.join(placeholder for _ in ids)}) "
+            "ORDER BY claim_pk, line_number, id",
+            tuple(ids),
+        )
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
     wanted = set(ids)
-    for pk, number, revenue, hcpcs, hipps, modifiers, units, charge, service_date in session.execute(
-        sa.select(lines_table.c.claim_pk, lines_table.c.line_number, lines_table.c.revenue_code, lines_table.c.hcpcs,
-                  lines_table.c.hipps, lines_table.c.modifiers, lines_table.c.units, lines_table.c.charge,
-                  lines_table.c.service_date)
-        .where(lines_table.c.claim_pk.between(low, high))
-        .order_by(lines_table.c.claim_pk, lines_table.c.line_number, lines_table.c.id)
-    ):
-        if pk in wanted:
-            lines[pk].append(ClaimLine(number, revenue, hcpcs, hipps, _split(modifiers), units, charge, service_date))
-    rows = session.execute(sa.select(table).where(table.c.id.in_(ids))).mappings()
-    by_id = {row["id"]: row for row in rows}
-    return [_stored(by_id[pk], lines[pk]) for pk in ids]
+    claim_lines: dict[int, list[ClaimLine]] = defaultdict(list)
+    decimals: dict[object, Decimal] = {}
+    dates: dict[object, date | None] = {None: None}
+    for pk, number, revenue, hcpcs, hipps, modifiers, units, charge, service_date in rows:
+        if pk not in wanted:
+            continue
+        units_value = decimals.get(units)
+        if units_value is None:
+            units_value = decimals[units] = units if isinstance(units, Decimal) else Decimal(units)
+        charge_value = decimals.get(charge)
+        if charge_value is None:
+            charge_value = decimals[charge] = charge if isinstance(charge, Decimal) else Decimal(charge)
+        day = dates.get(service_date, False)
+        if day is False:
+            day = dates[service_date] = service_date if isinstance(service_date, date) else date.fromisoformat(service_date)
+        claim_lines[pk].append(ClaimLine(number, revenue, hcpcs, hipps, _split(modifiers), units_value, charge_value, day))
+    by_id = {row["id"]: row for row in session.execute(sa.select(table).where(table.c.id.in_(ids))).mappings()}
+    return [_stored(by_id[pk], claim_lines[pk]) for pk in ids]
 
 
 def _split(text: str | None) -> tuple[str, ...]:
@@ -561,7 +629,7 @@ def find_claims(session: Session, claim_id: str, *, agency: str | None = None) -
     if agency is not None:
         query = query.where(table.c.agency_id == agency)
     ids = [row[0] for row in session.execute(query.order_by(table.c.agency_id, table.c.type_of_bill))]
-    return _claims_by_id(session, ids) if ids else []
+    return stored_claims_by_id(session, ids)
 
 
 # --------------------------------------------------------------------------------------------

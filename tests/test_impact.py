@@ -1,0 +1,229 @@
+"""Impact of CY2023 -> CY2024 on generated agencies: every claim accounted for, exact components,
+report totals equal to the sum over claims, the changes' touched claims, HCPCS changes."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import os
+import shutil
+from datetime import date
+from decimal import Decimal
+from functools import cache
+
+import lxml.html
+import pytest
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from kb import database, ingest
+from kb.claims import load_claims_files, read_claims
+from kb.diff import HCPCS, Change, Provenance
+from kb.impact import COMPONENTS, ZERO, hcpcs_impact, impact
+from kb.sample_agency import SAMPLE_BENEFICIARY_HASH_KEY, AgencyProfile, generate_sample, synthetic_npi
+from loaders.x12_837i import write_837i
+from regulations.catalogue import load_catalogue
+from reports.impact import CSV_COLUMNS, build_impact_report, render_csv, render_html, render_json, render_markdown
+from tests.conftest import BACKENDS, HHPPS_DIR
+
+CATALOGUE = load_catalogue()
+YEARS_FILES = [HHPPS_DIR / f"{kind}-{year}.csv" for kind in ("hrg", "rev", "cbsa-wage-index") for year in (2023, 2024)]
+URBAN, RURAL = synthetic_npi(11), synthetic_npi(12)
+
+
+@cache
+def agencies():
+    """Two agencies, 250 periods each: Cincinnati (CBSA 17140) and rural Ohio (99936)."""
+    thresholds = {}
+    with open(HHPPS_DIR / "hrg-2023.csv", newline="") as stream:
+        thresholds = {row["code"]: int(row["threshold"]) for row in csv.DictReader(stream)}
+    claims, member_ids = [], {}
+    for agency_id, cbsa, county in ((URBAN, "17140", "39061"), (RURAL, "99936", "39001")):
+        profile = AgencyProfile(agency_id=agency_id, state="OH", cbsa=cbsa, fips_county=county, periods=250)
+        generated = generate_sample(profile, year=2023, seed=11, lupa_thresholds=thresholds)
+        claims.extend(generated.claims)
+        member_ids.update(generated.member_ids)
+    # a notice of admission and a claim in a CBSA no wage index lists: both must be accounted for
+    first = claims[0]
+    claims.append(dataclasses.replace(first, claim_id="NOA-1", type_of_bill="032A"))
+    claims.append(dataclasses.replace(first, claim_id="NOWHERE-1", cbsa="00001",
+                                      value_codes=(("61", Decimal(1)), ("85", Decimal(39061)))))
+    return tuple(claims), member_ids
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def loaded(request, tmp_path_factory):
+    """One knowledge base per backend for the whole module: CY2023/CY2024 tables and the claims."""
+    folder = tmp_path_factory.mktemp("impact")
+    if request.param == "sqlite":
+        path = folder / "hhkb.sqlite3"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        url, drop = f"sqlite:///{path}", None
+    else:
+        admin, template = request.getfixturevalue("postgres_admin")
+        name = f"hhkb_impact_{os.getpid()}"
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+        url = admin.url.set(database=name).render_as_string(hide_password=False)
+        drop = (admin, name)
+    engine = database.open_database(url)
+    ingest.load_files(engine, YEARS_FILES)
+    claims, member_ids = agencies()
+    claims_file = folder / "agencies.837i"
+    with open(claims_file, "w", encoding="ascii", newline="") as stream:
+        write_837i(claims, stream, member_ids=member_ids)
+    load_claims_files(engine, [claims_file], beneficiary_hash_key=SAMPLE_BENEFICIARY_HASH_KEY)
+    yield engine
+    engine.dispose()
+    if drop is not None:
+        admin, name = drop
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def run(engine, **options):
+    with Session(engine) as session:
+        return impact(session, CATALOGUE, from_year=2023, to_year=2024, **options)
+
+
+@pytest.fixture(scope="module")
+def result(loaded):
+    return run(loaded)
+
+
+def test_every_claim_is_priced_or_listed_and_components_sum_exactly(result):
+    stored = len(agencies()[0])
+    assert len(result.claims) + len(result.unpriced) == stored
+    assert {u.claim_id: u.reason for u in result.unpriced} == {
+        "NOA-1": "type of bill 032A is a notice of admission, not priced",
+        "NOWHERE-1": "CBSA 00001 is not in the wage index in force on 2023-01-01",
+    }
+    assert len({c.pk for c in result.claims} | {u.pk for u in result.unpriced}) == stored
+    for claim in result.claims:
+        assert len(claim.components) == len(COMPONENTS)
+        assert sum(claim.components, ZERO) == claim.difference
+    totals = result.totals
+    assert totals.after - totals.before == sum(amount for _, amount in totals.components)
+    assert totals.before == sum(c.before for c in result.claims)
+    assert [a.agency_id for a in result.agencies] == sorted([URBAN, RURAL])
+    assert sum(a.claims for a in result.agencies) == totals.claims == stored - 2
+    # the CY2024 rules moved these figures (DOMAIN.md section 3): each has a nonzero component
+    moved = dict(totals.components)
+    for name in ("case-mix weight", "30-day rate", "labor share", "wage index", "per-unit rates", "FDL ratio"):
+        assert moved[name] != 0, name
+    for name in ("loss-sharing ratio", "LUPA add-on factors", "rural add-on", "late NOA rule"):
+        assert moved[name] == 0, name
+
+
+def test_pricing_classes_give_what_pricing_each_claim_alone_gives(loaded, result):
+    grouped, alone = result, run(loaded, pricing_classes=False)
+    assert grouped.claims == alone.claims and grouped.totals == alone.totals
+    assert grouped.priced_alone < len(grouped.claims) and alone.priced_alone == len(alone.claims)
+
+
+def test_the_outlier_cap_is_its_own_line_per_agency_and_year(result):
+    for agency in result.agencies:
+        members = [c for c in result.claims if c.agency_id == agency.agency_id]
+        assert agency.cap_before == sum(c.cap_before for c in members)
+        assert agency.paid_difference == agency.difference + agency.cap_line
+    assert result.totals.cap_before > 0  # the generated agencies' outliers pass 10% of payments
+
+
+def test_changes_touch_the_claims_of_their_hipps_cbsa_or_kind(result):
+    by_key = {(item.change.change_type, item.change.key): item for item in result.changes}
+    claims = {c.pk: c for c in result.claims}
+    hipps = result.claims[0].hipps
+    weight = by_key[("weight_changed", hipps)]
+    assert set(weight.claim_pks) == {c.pk for c in result.claims if c.hipps == hipps}
+    assert weight.dollars == sum(claims[pk].components[0] for pk in weight.claim_pks)
+    cincinnati = by_key[("wage_index_changed", "17140")]
+    assert {claims[pk].agency_id for pk in cincinnati.claim_pks} == {URBAN}
+    assert len(by_key[("labor_share_changed", "labor_share")].claim_pks) == len(result.claims)
+    fdl = by_key[("fdl_ratio_changed", "fdl_ratio")]
+    assert set(fdl.claim_pks) == {c.pk for c in result.claims if c.has_outlier} and fdl.claim_pks
+    assert by_key[("thirty_day_rate_changed", "thirty_day_rate_no_quality")].claim_pks == ()
+    assert sum(item.dollars for item in result.changes if item.change.change_type == "wage_index_changed") == dict(
+        result.totals.components)["wage index"]
+
+
+def test_one_agency_only(loaded):
+    result = run(loaded, agency=RURAL)
+    assert {c.agency_id for c in result.claims} == {RURAL} and not result.unpriced
+    assert [a.agency_id for a in result.agencies] == [RURAL]
+
+
+def test_report_totals_equal_the_sum_over_claims(result):
+    report = build_impact_report(result, generated_on=date(2024, 1, 2))
+    rows = list(csv.DictReader(io.StringIO(render_csv(report))))
+    assert len(rows) == len(result.claims) and tuple(rows[0]) == CSV_COLUMNS
+    for row in rows:
+        assert sum(Decimal(row[name]) for name in COMPONENTS) == Decimal(row["difference"])
+        assert Decimal(row["after"]) - Decimal(row["before"]) == Decimal(row["difference"])
+
+    def csv_sum(column):
+        return sum(Decimal(row[column]) for row in rows)
+
+    def money(text):
+        return Decimal(text.replace(",", "").replace("+", ""))
+
+    page = lxml.html.fromstring(render_html(report))
+    totals = page.xpath('//tr[@class="totals"]')[0]
+    cell = {name: money(totals.xpath(f'td[contains(@class, " {name}") or @class="num {name}"]')[0].text_content())
+            for name in ("before", "after", "difference", "cap-line", "paid-before", "paid-after", "paid-difference")}
+    assert cell["before"] == csv_sum("before") and cell["after"] == csv_sum("after")
+    assert cell["difference"] == csv_sum("difference")
+    assert cell["cap-line"] == csv_sum("cap_before") - csv_sum("cap_after")
+    assert cell["paid-before"] == csv_sum("paid_before") and cell["paid-after"] == csv_sum("paid_after")
+    components = {tr.xpath("td")[0].text_content(): Decimal(tr.get("data-value"))
+                  for tr in page.xpath('//tr[@class="component"]')}
+    for name in COMPONENTS:
+        assert components[name] == csv_sum(name), name
+    agency_rows = page.xpath('//tr[@class="agency"]')
+    assert sum(money(tr.xpath('td[@class="num before"]')[0].text_content()) for tr in agency_rows) == csv_sum("before")
+    assert page.xpath("//svg") and page.xpath('//tr[@class="unpriced-claim"]')
+    document = json.loads(render_json(report))
+    assert Decimal(document["totals"]["difference"]) == csv_sum("difference")
+    assert len(document["unpriced"]) == 2
+    assert "| All claims |" in render_markdown(report)
+
+
+def test_no_beneficiary_data_in_any_report(result):
+    report = build_impact_report(result)
+    _, member_ids = agencies()
+    rendered = render_html(report) + render_markdown(report) + render_csv(report) + render_json(report)
+    assert "SYN" not in rendered and "SAMPLE BENEFICIARY" not in rendered.upper()
+    assert not any(key in rendered for key in list(member_ids)[:50])
+
+
+def hcpcs_change(change_type, code, field, old, new, effective):
+    side = Provenance("HCPCS 2023", effective, "test")
+    return Change(source=HCPCS, change_type=change_type, key=code, field=field, old=old, new=new,
+                  effective_date=effective, new_provenance=side, old_provenance=side)
+
+
+def test_hcpcs_changes_touch_claims_with_the_code_on_or_after_the_change(loaded):
+    ended = hcpcs_change("discontinued", "G0299", "termination_date", None, date(2023, 6, 30), date(2023, 7, 1))
+    described = hcpcs_change("long_description_changed", "G0156", "long_description", "old", "new", date(2023, 10, 1))
+    untouched = hcpcs_change("added", "G9999", None, None, "new", date(2023, 1, 1))
+    with Session(loaded) as session:
+        touched = hcpcs_impact(session, [ended, described, untouched])
+        stored = {s.pk: s for s in _stored(session)}
+    def expected(code, start):
+        return {s.pk for s in stored.values()
+                if any(line.hcpcs == code and (line.service_date or s.claim.period_from) >= start for line in s.claim.lines)}
+    assert set(touched[ended]) == expected("G0299", date(2023, 7, 1)) and touched[ended]
+    assert set(touched[described]) == expected("G0156", date(2023, 10, 1)) and touched[described]
+    assert touched[untouched] == ()
+
+
+def _stored(session):
+    from kb.claims import iter_stored_claims
+
+    return list(iter_stored_claims(session))
+
+
+def test_read_claims_of_the_loaded_agencies(loaded):
+    with Session(loaded) as session:
+        assert read_claims(session, agency=RURAL) == [c for c in agencies()[0] if c.agency_id == RURAL]
