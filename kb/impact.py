@@ -58,6 +58,7 @@ from sqlmodel import Session
 
 from kb.claims import (
     VOID_FREQUENCY,
+    id_in,
     stored_claim_ids,
     stored_claims_by_id,
     TablesCache,
@@ -526,7 +527,7 @@ def _shapes(session: Session, pks: list[int]) -> dict[int, _Shape]:
     rows = session.execute(
         sa.select(lines.c.claim_pk, group, sa.func.count(), units, sa.func.min(lines.c.service_date),
                   sa.func.max(lines.c.service_date))
-        .where(lines.c.claim_pk.in_(pks), _visit_line(lines))
+        .where(id_in(session, lines.c.claim_pk, pks), _visit_line(lines))
         .group_by(lines.c.claim_pk, group)
     ).all()
     shapes: dict[int, _Shape] = {}
@@ -557,12 +558,12 @@ def _irregular(session: Session, pks: list[int]) -> set[int]:
     as_float = sa.cast(lines.c.units, sa.Float)
     odd = session.execute(
         sa.select(lines.c.claim_pk).distinct().where(
-            lines.c.claim_pk.in_(pks),
+            id_in(session, lines.c.claim_pk, pks),
             sa.or_(as_float < 0, as_float != sa.cast(sa.cast(lines.c.units, sa.Integer), sa.Float)))
     ).scalars().all()
     busy = session.execute(
         sa.select(lines.c.claim_pk).distinct()
-        .where(lines.c.claim_pk.in_(pks), _visit_line(lines), lines.c.service_date.is_not(None))
+        .where(id_in(session, lines.c.claim_pk, pks), _visit_line(lines), lines.c.service_date.is_not(None))
         .group_by(lines.c.claim_pk, lines.c.service_date)
         .having(sa.func.sum(sa.cast(lines.c.units, sa.Integer)) > MAX_UNITS_PER_DAY)
     ).scalars().all()
