@@ -7,7 +7,6 @@ import sys
 from dataclasses import asdict
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
-from functools import wraps
 from pathlib import Path
 
 import click
@@ -16,10 +15,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from kb import database, ingest, queries
-from loaders.errors import LoadError
+from kb.cli_common import console, reports_errors
 
-# A terminal gets tables fitted to its width; a pipe or file gets lines long enough not to wrap.
-console = Console(width=None if sys.stdout.isatty() else 200)
 
 
 def _date(_ctx, _param, value):
@@ -29,20 +26,6 @@ def _date(_ctx, _param, value):
         return date.fromisoformat(value)
     except ValueError:
         raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
-
-
-def _reports_errors(command):
-    """Turn a bad-input error into one line on stderr and exit status 2."""
-
-    @wraps(command)
-    def wrapper(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except LoadError as error:
-            click.echo(f"error: {error}", err=True)
-            sys.exit(2)
-
-    return wrapper
 
 
 class Context:
@@ -88,7 +71,7 @@ def db_upgrade(obj: Context):
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--effective", callback=_date, help="Effective date for files whose name does not tell it (YYYY-MM-DD).")
 @click.pass_obj
-@_reports_errors
+@reports_errors
 def load(obj: Context, paths, effective):
     """Load CMS files (zips, txt, xlsx, csv, or folders of them), recognised by their content.
 
@@ -223,7 +206,7 @@ def _json_default(value):
               help="Where the files go (laid out like a mirror: cms/hcpcs/..., cms/hhpps/...).")
 @click.option("--mirror", envvar="HHKB_MIRROR", help="A base URL or a local folder to fetch from instead of CMS.")
 @click.option("--list", "list_only", is_flag=True, help="List the releases hhkb knows, and fetch nothing.")
-@_reports_errors
+@reports_errors
 def fetch(keys, dest, mirror, list_only):
     """Download CMS source files by release key (cached by sha256, verified, resumable).
 
@@ -248,7 +231,7 @@ def fetch(keys, dest, mirror, list_only):
 @click.option("--fail-at", type=click.Choice(["error", "warning", "info"]), default="warning", show_default=True,
               help="Exit 1 when a finding of this severity or above is found (for CI pipelines).")
 @click.pass_obj
-@_reports_errors
+@reports_errors
 def check(obj: Context, files, agency, out, stdout_format, fail_at):
     """Check claims (837I or claims CSV files, or an agency's stored claims) against the billing
     rules in force on each claim's dates. Exit status: 0 clean, 1 findings, 2 bad input.
@@ -300,22 +283,6 @@ def _session(obj: Context):
     return Session(obj.engine)
 
 
-def _parameter_errors(command):
-    """Missing or conflicting parameters: one line on stderr, exit status 1."""
-    from kb.parameters import ParameterError
-    from kb.review import ReviewError
-
-    @wraps(command)
-    def wrapper(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except (ParameterError, ReviewError) as error:
-            click.echo(f"error: {error.args[0] if error.args else error}", err=True)
-            sys.exit(1)
-
-    return wrapper
-
-
 @main.command()
 @click.argument("code")
 @click.option("--as-of", callback=_date, help="The date asked about (default: every year loaded).")
@@ -352,7 +319,7 @@ def hipps(obj: Context, code, as_of):
 @click.option("--known-on", callback=_date, help="Only what was published by this date.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
-@_parameter_errors
+@reports_errors
 def params(obj: Context, on, known_on, as_json):
     """The HH PPS parameter set in force on a date, each value with its citation.
 
@@ -405,7 +372,7 @@ def params(obj: Context, on, known_on, as_json):
 @click.option("--policy", type=_POLICY, default="refuse", show_default=True,
               help="A CBSA listed twice in one year's file: take the first row, the last, or refuse to choose.")
 @click.pass_obj
-@_parameter_errors
+@reports_errors
 def wage_index(obj: Context, cbsa, as_of, policy):
     """A CBSA's wage index by year (or on a date), with the file and row it comes from.
 
@@ -496,7 +463,7 @@ def diff():
 @click.argument("new")
 @_output_options
 @click.pass_obj
-@_parameter_errors
+@reports_errors
 def diff_hcpcs_command(obj: Context, old, new, out, stdout_format):
     """Changes between two HCPCS releases, named by year, label, month or date.
 
@@ -520,7 +487,7 @@ def diff_hcpcs_command(obj: Context, old, new, out, stdout_format):
               help="A CBSA listed twice in one year's wage index: which row to compare.")
 @_output_options
 @click.pass_obj
-@_parameter_errors
+@reports_errors
 def diff_hhpps_command(obj: Context, old_year, new_year, policy, out, stdout_format):
     """Changes in HH PPS parameters from one calendar year to another.
 
@@ -545,7 +512,7 @@ def diff_hhpps_command(obj: Context, old_year, new_year, policy, out, stdout_for
               help="A link to show at the top of the review (e.g. to the impact report).")
 @_output_options
 @click.pass_obj
-@_parameter_errors
+@reports_errors
 def review(obj: Context, year, watch, policy, links, out, stdout_format):
     """The compliance officer's annual review: everything taking effect in YEAR, by source, cited.
 

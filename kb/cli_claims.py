@@ -7,10 +7,8 @@ function, print. No command prints member ids, names or other beneficiary data.
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import asdict
 from datetime import date
-from functools import wraps
 from pathlib import Path
 
 import click
@@ -19,29 +17,11 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlmodel import Session
 
-from kb.claims import beneficiary_hash_key, find_claims, load_claims_files, price_claim, TablesCache
+from kb.claims import TablesCache, beneficiary_hash_key, find_claims, load_claims_files, price_claim
+from kb.cli_common import console, reports_errors
 from kb.parameters import ParameterError
 from kb.pricing import PricingError
-from loaders.errors import LoadError
 
-console = Console()
-
-
-def _errors(command):
-    """Bad input: one line on stderr and exit status 2; a claim or parameter problem: status 1."""
-
-    @wraps(command)
-    def wrapper(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except LoadError as error:
-            click.echo(f"error: {error}", err=True)
-            sys.exit(2)
-        except (ParameterError, PricingError) as error:
-            click.echo(f"error: {error}", err=True)
-            sys.exit(1)
-
-    return wrapper
 
 
 def _progress() -> Progress:
@@ -59,7 +39,7 @@ def claims_group():
 @click.option("--no-quality-data", is_flag=True,
               help="The agency did not submit quality data (an 837I has no field for it).")
 @click.pass_obj
-@_errors
+@reports_errors
 def claims_load(obj, paths, no_quality_data):
     """Load claims files (837I or claims CSV, recognised by content); bad claims are listed and skipped.
 
@@ -91,14 +71,17 @@ def claims_load(obj, paths, no_quality_data):
 @click.option("--state", default="OH", show_default=True)
 @click.option("--cbsa", default="17140", show_default=True, help="CBSA of the agency (value code 61).")
 @click.option("--county", default="39061", show_default=True, help="FIPS county (value code 85).")
+@click.option("--review-choice", type=click.IntRange(1, 4),
+              help="Review Choice Demonstration option of an agency in IL, OH, NC, FL, TX or OK "
+                   "(default there: 1, pre-claim review, so claims carry a tracking number).")
 @click.pass_obj
-@_errors
-def claims_generate(obj, periods, seed, year, out, file_format, agency_serial, state, cbsa, county):
+@reports_errors
+def claims_generate(obj, periods, seed, year, out, file_format, agency_serial, state, cbsa, county, review_choice):
     """Write a synthetic agency's claims (837I or claims CSV); LUPA thresholds from the loaded tables.
 
     Example: hhkb claims generate --periods 500 --seed 7 --year 2023 --out agency.837i
     """
-    from kb.sample_agency import AgencyProfile, generate_sample, synthetic_npi
+    from kb.sample_agency import REVIEW_CHOICE_STATES, AgencyProfile, generate_sample, synthetic_npi
     from loaders.claims_csv import write_claims_csv
     from loaders.x12_837i import write_837i
 
@@ -108,8 +91,10 @@ def claims_generate(obj, periods, seed, year, out, file_format, agency_serial, s
             thresholds = {h: c.lupa_threshold for h, c in TablesCache(session).on(date(year, 1, 1)).case_mix.items()}
         except ParameterError:
             click.echo(f"note: no HH PPS tables for {year} loaded; LUPA periods get one visit", err=True)
+    if review_choice is None and state in REVIEW_CHOICE_STATES:
+        review_choice = 1
     profile = AgencyProfile(agency_id=synthetic_npi(agency_serial), state=state, cbsa=cbsa, fips_county=county,
-                            periods=periods)
+                            periods=periods, review_choice_option=review_choice)
     sample = generate_sample(profile, year=year, seed=seed, lupa_thresholds=thresholds)
     with open(out, "w", encoding="ascii", newline="") as stream:
         if file_format == "837i":
@@ -126,7 +111,7 @@ def claims_generate(obj, periods, seed, year, out, file_format, agency_serial, s
 @click.option("--rules", "rules_year", type=int, help="Price under January 1 of this year's rules (default: the claim's from-date).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
-@_errors
+@reports_errors
 def price_command(obj, claim_id, agency, rules_year, as_json):
     """Price one stored claim: every step with its formula and citation, and the 10% outlier cap.
 
@@ -171,7 +156,7 @@ def price_command(obj, claim_id, agency, rules_year, as_json):
 @click.option("--policy", type=click.Choice(["first", "last", "refuse"]), default="first", show_default=True,
               help="A CBSA listed twice in a wage index file: which row applies (CMS's pricer takes the first).")
 @click.pass_obj
-@_errors
+@reports_errors
 def impact_command(obj, from_year, to_year, agency, out, policy):
     """What one year's HH PPS rules change against another's on the stored claims, in dollars.
 

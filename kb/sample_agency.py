@@ -84,17 +84,17 @@ _SECONDARY_DIAGNOSES = ("I10", "E119", "Z7901", "N183", "E785", "I480", "M1990",
 
 # Disciplines: revenue code, G-codes with weights, visit units (15-minute increments), charge.
 _DISCIPLINES = {
-    "PT": ("0421", (("G0151", 60), ("G0157", 35), ("G0159", 5)), (3, 5), Decimal("195.00")),
-    "OT": ("0431", (("G0152", 60), ("G0158", 35), ("G0160", 5)), (3, 5), Decimal("195.00")),
-    "SLP": ("0441", (("G0153", 90), ("G0161", 10)), (3, 4), Decimal("210.00")),
+    "PT": ("0421", (("G0151", 60), ("G0157", 35), ("G0159", 5)), (2, 4), Decimal("195.00")),
+    "OT": ("0431", (("G0152", 60), ("G0158", 35), ("G0160", 5)), (2, 4), Decimal("195.00")),
+    "SLP": ("0441", (("G0153", 90), ("G0161", 10)), (2, 4), Decimal("210.00")),
     "SN": (
         "0551",
         (("G0299", 55), ("G0300", 20), ("G0162", 5), ("G0493", 10), ("G0494", 4), ("G0495", 4), ("G0496", 2)),
-        (3, 5),
+        (2, 4),
         Decimal("165.00"),
     ),
-    "MSS": ("0561", (("G0155", 1),), (3, 6), Decimal("250.00")),
-    "AIDE": ("0571", (("G0156", 1),), (4, 8), Decimal("85.00")),
+    "MSS": ("0561", (("G0155", 1),), (3, 5), Decimal("250.00")),
+    "AIDE": ("0571", (("G0156", 1),), (2, 4), Decimal("85.00")),
 }
 _REHAB_MIX = (("PT", 45), ("OT", 20), ("SLP", 6), ("SN", 20), ("AIDE", 5), ("MSS", 4))
 _NURSING_MIX = (("SN", 60), ("PT", 20), ("OT", 8), ("SLP", 2), ("AIDE", 7), ("MSS", 3))
@@ -414,9 +414,11 @@ class _Generator:
         elif kind == "outlier":
             count = min(slots, rng.randint(35, 55))
         else:
+            # about 9 visits of 30 to 60 minutes in an average 30-day period, more with impairment:
+            # imputed cost stays under the outlier threshold unless the period is meant to be one
             functional = "ABC".index(hipps[2])
-            low = 6 + 2 * functional
-            count = rng.randint(low, low + 6)
+            low = 5 + functional
+            count = rng.randint(low, low + 4 + 2 * functional)
             if days < 30:
                 count = max(1, count * days // 30)
             count = max(count, threshold if threshold else FALLBACK_MINIMUM_VISITS)

@@ -20,15 +20,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
-from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from reports.templating import render
 from kb.diff import HCPCS, HCPCS_CORRECTIONS, HHPPS, Change, Provenance, fold_whitespace
 from loaders.hcpcs_record import HcpcsRecord
 
-TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 SOURCE_TITLES: dict[str, str] = {
     HCPCS: "HCPCS Level II",
@@ -375,29 +373,16 @@ def _pair(source: str, old: Provenance, new: Provenance) -> SourcePair:
 # --- renderers ------------------------------------------------------------------------------------
 
 
-def _environment() -> Environment:
-    return Environment(
-        loader=FileSystemLoader(TEMPLATES),
-        autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=True, default=False),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-
-
 def render_html(report: ChangeReport) -> str:
     """The self-contained HTML page."""
-    return _environment().get_template("changes.html.j2").render(report=report)
+    return render("changes.html.j2", report=report)
 
 
 def render_markdown(report: ChangeReport) -> str:
     """The report as Markdown (watch list, summary, one table per group)."""
-    return _environment().get_template("changes.md.j2").render(report=report, md=_markdown_cell)
+    return render("changes.md.j2", report=report)
 
 
-def _markdown_cell(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
 
 def render_csv(report: ChangeReport) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 
 from kb.rules import Finding
 from regulations.rules import SEVERITIES, Rule, severity_rank
-from reports.changes import _environment, _markdown_cell
+from reports.templating import render as render_template
 
 #: Columns of the CSV rendering, in order (attributes of ``FindingRow``).
 CSV_COLUMNS: tuple[str, ...] = (
@@ -155,11 +155,11 @@ def render(report: FindingsReport, format: str) -> str:
 
 def render_html(report: FindingsReport) -> str:
     """The self-contained HTML page."""
-    return _environment().get_template("findings.html.j2").render(report=report)
+    return render_template("findings.html.j2", report=report)
 
 
 def render_markdown(report: FindingsReport) -> str:
-    return _environment().get_template("findings.md.j2").render(report=report, md=_markdown_cell)
+    return render_template("findings.md.j2", report=report)
 
 
 def render_csv(report: FindingsReport) -> str:

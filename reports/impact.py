@@ -22,12 +22,11 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from kb.impact import COMPONENTS, OUTLIER_CAP_LINE, ImpactResult, Totals
 from reports.changes import CHANGE_TYPE_TITLES, display_value
+from reports.templating import render
 
-TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 #: Claims listed in the HTML and Markdown (largest differences first); the CSV has them all.
 LISTED_CLAIMS = 100
@@ -240,27 +239,14 @@ def build_impact_report(result: ImpactResult, *, generated_on: date | None = Non
     )
 
 
-def _environment() -> Environment:
-    return Environment(
-        loader=FileSystemLoader(TEMPLATES),
-        autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=True, default=False),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-
-
 def render_html(report: ImpactReport) -> str:
-    return _environment().get_template("impact.html.j2").render(report=report)
+    return render("impact.html.j2", report=report)
 
 
 def render_markdown(report: ImpactReport) -> str:
-    return _environment().get_template("impact.md.j2").render(report=report, md=_markdown_cell)
+    return render("impact.md.j2", report=report)
 
 
-def _markdown_cell(text: str) -> str:
-    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
 
 def render_csv(report: ImpactReport) -> str:
@@ -317,9 +303,9 @@ def write_impact_report(report: ImpactReport, folder: Path) -> list[Path]:
     """Write impact.html, impact.md, impact.csv and impact.json into ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, render in (("impact.html", render_html), ("impact.md", render_markdown), ("impact.csv", render_csv),
-                         ("impact.json", render_json)):
+    for name, renderer in (("impact.html", render_html), ("impact.md", render_markdown),
+                           ("impact.csv", render_csv), ("impact.json", render_json)):
         path = folder / name
-        path.write_text(render(report), encoding="utf-8")
+        path.write_text(renderer(report), encoding="utf-8")
         written.append(path)
     return written

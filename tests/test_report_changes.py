@@ -13,9 +13,9 @@ import pytest
 from jinja2 import StrictUndefined
 
 from kb.diff import HhppsState, Provenance, diff_hcpcs, diff_hhpps
+from reports import templating
 from reports.changes import (
     CSV_COLUMNS,
-    _environment,
     build_change_report,
     display_percent,
     render_csv,
@@ -128,7 +128,7 @@ def test_html_is_self_contained_printable_and_escaped(page):
 
 
 def test_templates_use_strict_undefined_and_escape_html_only():
-    environment = _environment()
+    environment = templating.environment()
     assert environment.undefined is StrictUndefined
     assert environment.autoescape("changes.html.j2") and environment.autoescape("_base.html.j2")
     assert not environment.autoescape("changes.md.j2")

@@ -6,7 +6,6 @@ Create Date: 2026-11-23 18:42:53.243242
 """
 from alembic import op
 import sqlalchemy as sa
-import kb.models
 
 
 revision = '0003'
