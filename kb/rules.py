@@ -30,7 +30,8 @@ from typing import Protocol
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from kb.models import AgencyClaim, AgencyClaimLine, HcpcsCode, HcpcsVersion, HhppsCaseMix, HhppsWageIndex, Release
+from kb.claims import read_claims
+from kb.models import HcpcsCode, HcpcsVersion, HhppsCaseMix, HhppsWageIndex, Release
 from loaders.claim_record import Claim, ClaimLine
 from loaders.errors import LoadError
 from regulations.rules import (
@@ -646,56 +647,8 @@ def check_files(
 def check_agency(session: Session, agency_id: str, *, rules: RuleSet | None = None) -> CheckRun:
     """``hhkb check --agency ID``: check the agency's claims stored in the knowledge base."""
     rules = rules or load_rules()
-    claims = load_agency_claims(session, agency_id)
+    claims = read_claims(session, agency=agency_id)
     knowledge = DatabaseKnowledge.preload(session, codes=codes_of(claims))
     findings = tuple(check_claims(claims, rules, knowledge))
     return CheckRun(findings, len(claims), tuple(rules), (), (f"agency {agency_id}",))
 
-
-# The text columns of the claim table, written as the claims CSV writes them (loaders/claims_csv.py):
-# codes joined by ";", occurrence and value codes as "code=value".
-_LIST_SEPARATOR = ";"
-_PAIR_SEPARATOR = "="
-
-
-def load_agency_claims(session: Session, agency_id: str) -> list[Claim]:
-    """The agency's stored claims as claim records, in period order, in two queries."""
-    rows = session.execute(
-        sa.select(AgencyClaim).where(AgencyClaim.agency_id == agency_id)
-        .order_by(AgencyClaim.period_from, AgencyClaim.claim_id, AgencyClaim.id)
-    ).scalars().all()
-    lines: dict[int, list[ClaimLine]] = {}
-    line_rows = session.execute(
-        sa.select(AgencyClaimLine).join(AgencyClaim, AgencyClaim.id == AgencyClaimLine.claim_pk)
-        .where(AgencyClaim.agency_id == agency_id)
-        .order_by(AgencyClaimLine.claim_pk, AgencyClaimLine.line_number)
-    ).scalars()
-    for row in line_rows:
-        lines.setdefault(row.claim_pk, []).append(ClaimLine(
-            line_number=row.line_number, revenue_code=row.revenue_code, hcpcs=row.hcpcs, hipps=row.hipps,
-            modifiers=tuple(m for m in row.modifiers.split(_LIST_SEPARATOR) if m), units=row.units,
-            charge=row.charge, service_date=row.service_date,
-        ))
-    return [
-        Claim(
-            agency_id=row.agency_id, claim_id=row.claim_id, type_of_bill=row.type_of_bill,
-            period_from=row.period_from, period_through=row.period_through, admission_date=row.admission_date,
-            admission_source=row.admission_source, patient_status=row.patient_status, hipps=row.hipps,
-            cbsa=row.cbsa, fips_county=row.fips_county, quality_data_submitted=row.quality_data_submitted,
-            review_tracking_number=row.review_tracking_number, state=row.state,
-            diagnoses=_codes(row.diagnoses), condition_codes=_codes(row.condition_codes),
-            occurrence_codes=tuple((code, date.fromisoformat(day)) for code, day in _pairs(row.occurrence_codes)),
-            value_codes=tuple((code, Decimal(amount)) for code, amount in _pairs(row.value_codes)),
-            beneficiary_key=row.beneficiary_key, source_segment=row.source_segment,
-            lines=tuple(lines.get(row.id, ())),
-        )
-        for row in rows
-    ]
-
-
-def _codes(text: str) -> tuple[str, ...]:
-    return tuple(code for code in text.split(_LIST_SEPARATOR) if code)
-
-
-def _pairs(text: str) -> list[tuple[str, str]]:
-    return [tuple(item.split(_PAIR_SEPARATOR, 1)) for item in _codes(text)]  # type: ignore[misc]

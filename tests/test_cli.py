@@ -200,3 +200,17 @@ def test_fetch_from_a_mirror_folder_then_load(database_url, tmp_path, monkeypatc
     loaded = run(database_url, "load", str(tmp_path / "data" / "cms" / "hhpps")).output
     assert "hrg-2024.csv" in loaded
     assert "hhpps-2024" in run(database_url, "fetch", "--list", "x").output
+
+
+def test_check_an_agency_loaded_from_an_837i(loaded, tmp_path, monkeypatch):
+    monkeypatch.setenv("HHKB_BENEFICIARY_KEY", "a test secret")
+    claims_file = tmp_path / "agency.837i"
+    run(loaded, "claims", "generate", "--periods", "20", "--seed", "3", "--year", "2023", "--out", str(claims_file))
+    run(loaded, "claims", "load", str(claims_file))
+    from_file = run(loaded, "check", str(claims_file), "--format", "json", ok=False)
+    stored = run(loaded, "check", "--agency", "9000000015", "--format", "json", ok=False)
+    assert from_file.exit_code == stored.exit_code
+    findings = lambda result: sorted((f["claim_id"], f["rule_id"], f["line_number"])  # noqa: E731
+                                     for f in json.loads(result.output)["findings"])
+    assert findings(stored) == findings(from_file)
+    assert json.loads(stored.output)["claims_checked"] == 20

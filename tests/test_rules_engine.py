@@ -14,12 +14,11 @@ from functools import lru_cache
 
 import lxml.html
 import pytest
-import sqlalchemy as sa
 from sqlmodel import Session
 
 from kb import ingest
+from kb.claims import store_claims
 from kb.database import transaction
-from kb.models import AgencyClaim, AgencyClaimLine
 from kb.rules import (
     Checker,
     DatabaseKnowledge,
@@ -33,7 +32,7 @@ from kb.rules import (
     read_claim_files,
 )
 from kb.sample_agency import AgencyProfile, generate_sample, synthetic_npi
-from kb.store import FileIdentity, add_release
+from kb.store import FileIdentity
 from loaders.claim_record import Claim, ClaimLine
 from loaders.claims_csv import write_claims_csv
 from loaders.errors import LoadError
@@ -446,33 +445,7 @@ def test_check_agency_reads_the_stored_claims(engine):
     claims = agency_claims(2020, periods=15)
     claims[3] = dataclasses.replace(claims[3], review_tracking_number=None)
     with transaction(engine) as session:
-        release = add_release(
-            session, source="claims", label="test claims", file_format="csv",
-            identity=FileIdentity("claims.csv", "0" * 64, 0), member=None, effective_date=date(2020, 1, 1),
-            effective_date_basis="test", published_date=date(2021, 1, 1), published_date_basis="test",
-            record_count=len(claims),
-        )
-        for claim in claims:
-            row = AgencyClaim(
-                release_id=release.id, agency_id=claim.agency_id, claim_id=claim.claim_id,
-                type_of_bill=claim.type_of_bill, period_from=claim.period_from, period_through=claim.period_through,
-                admission_date=claim.admission_date, admission_source=claim.admission_source,
-                patient_status=claim.patient_status, hipps=claim.hipps, cbsa=claim.cbsa,
-                fips_county=claim.fips_county, quality_data_submitted=claim.quality_data_submitted,
-                review_tracking_number=claim.review_tracking_number, state=claim.state,
-                diagnoses=";".join(claim.diagnoses), condition_codes=";".join(claim.condition_codes),
-                occurrence_codes=";".join(f"{code}={day.isoformat()}" for code, day in claim.occurrence_codes),
-                value_codes=";".join(f"{code}={amount}" for code, amount in claim.value_codes),
-                beneficiary_key=claim.beneficiary_key, source_segment=0,
-            )
-            session.add(row)
-            session.flush()
-            session.execute(sa.insert(AgencyClaimLine), [
-                dict(claim_pk=row.id, line_number=l.line_number, revenue_code=l.revenue_code, hcpcs=l.hcpcs,
-                     hipps=l.hipps, modifiers=";".join(l.modifiers), units=l.units, charge=l.charge,
-                     service_date=l.service_date)
-                for l in claim.lines
-            ])
+        store_claims(session, claims, FileIdentity("claims.csv", "0" * 64, 0), file_format="csv", label="test claims")
     with Session(engine) as session:
         run = check_agency(session, claims[0].agency_id)
     assert run.claims_checked == 15
