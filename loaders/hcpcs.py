@@ -38,7 +38,6 @@ import codecs
 import io
 import re
 import zipfile
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -47,6 +46,7 @@ from pathlib import Path, PurePosixPath
 
 from python_calamine import CalamineSheet, CalamineWorkbook
 
+from loaders.archives import check_package_size, is_zip, open_zip, read_member
 from loaders.errors import LoadError
 from loaders.hcpcs_layout import (
     HCPCS_LAYOUT,
@@ -171,25 +171,25 @@ def _open_source(path_text: str) -> _Source:
     file_name = Path(file_path).name
     if not data:
         raise LoadError(file_path, "the file is empty (0 bytes): expected an HCPCS release zip, txt or xlsx")
-    if not _is_zip(data):
+    if not is_zip(data):
         if member_name:
             raise LoadError(file_path, f"not a zip archive, so it has no member {member_name!r}")
         published, basis = _file_timestamp(file_path)
         return _Source(file_path, None, "txt", data, (file_name,), published, basis)
-    archive = _open_zip(data, file_path)
+    archive = open_zip(data, file_path)
     if member_name is None and _is_xlsx_package(archive):
-        _check_package_size(archive, file_path)
+        check_package_size(archive, file_path, limit=MAX_MEMBER_BYTES)
         published, basis = _xlsx_modified(archive)
         if published is None:
             published, basis = _file_timestamp(file_path)
         return _Source(file_path, None, "xlsx", data, (file_name,), published, basis)
     info = _choose_member(archive, file_path, member_name)
     where = f"{file_path}!{info.filename}"
-    member_data = _read_member(archive, info, where)
+    member_data = read_member(archive, info, where, limit=MAX_MEMBER_BYTES)
     file_format = "txt"
-    if _is_zip(member_data):
-        member_package = _open_zip(member_data, where)
-        _check_package_size(member_package, where)
+    if is_zip(member_data):
+        member_package = open_zip(member_data, where)
+        check_package_size(member_package, where, limit=MAX_MEMBER_BYTES)
         file_format = "xlsx"
     published, basis = _readme_date(archive, file_path)
     if published is None and info.date_time[:3] != (1980, 1, 1):
@@ -218,26 +218,9 @@ def _read_file(file_path: str) -> bytes:
         raise LoadError(file_path, f"cannot read the file: {error.strerror or error}") from error
 
 
-def _is_zip(data: bytes) -> bool:
-    return data[:4] in (b"PK\x03\x04", b"PK\x05\x06")
-
-
-def _open_zip(data: bytes, where: str) -> zipfile.ZipFile:
-    try:
-        return zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, OSError, ValueError) as error:
-        raise LoadError(where, f"damaged or truncated zip archive ({error})", field="zip central directory") from error
-
-
 def _is_xlsx_package(archive: zipfile.ZipFile) -> bool:
     names = set(archive.namelist())
     return "[Content_Types].xml" in names and "xl/workbook.xml" in names
-
-
-def _check_package_size(package: zipfile.ZipFile, where: str) -> None:
-    total = sum(info.file_size for info in package.infolist())
-    if total > MAX_MEMBER_BYTES:
-        raise LoadError(where, f"the xlsx declares {total:,} bytes uncompressed, more than the {MAX_MEMBER_BYTES:,} bytes allowed: refusing to expand it", field="uncompressed size")
 
 
 def _choose_member(archive: zipfile.ZipFile, archive_path: str, member_name: str | None) -> zipfile.ZipInfo:
@@ -258,25 +241,11 @@ def _choose_member(archive: zipfile.ZipFile, archive_path: str, member_name: str
     raise LoadError(archive_path, f"no *ANWEB*.txt or *ANWEB*.xlsx member in the zip (members: {names})", field="member")
 
 
-def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, where: str, limit: int | None = None) -> bytes:
-    limit = MAX_MEMBER_BYTES if limit is None else limit
-    if info.file_size > limit:
-        raise LoadError(where, f"declares {info.file_size:,} bytes uncompressed, more than the {limit:,} bytes allowed: refusing to expand it", field="uncompressed size")
-    try:
-        with archive.open(info) as stream:
-            data = stream.read(limit + 1)
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, RuntimeError) as error:
-        raise LoadError(where, f"cannot expand the member, the zip is damaged or truncated ({error})", field="compressed data") from error
-    if len(data) > limit:
-        raise LoadError(where, f"expands past {limit:,} bytes: refusing to read further", field="uncompressed size")
-    return data
-
-
 def _readme_date(archive: zipfile.ZipFile, archive_path: str) -> tuple[date | None, str]:
     for info in archive.infolist():
         if "README" not in info.filename.upper() or not info.filename.lower().endswith(".txt"):
             continue
-        text = _read_member(archive, info, f"{archive_path}!{info.filename}", limit=1024 * 1024)
+        text = read_member(archive, info, f"{archive_path}!{info.filename}", limit=1024 * 1024)
         match = _README_DATE.search(text[:4096].decode("cp1252", errors="replace"))
         if match:
             month, day, year = match.groups()
@@ -292,7 +261,7 @@ def _xlsx_modified(package: zipfile.ZipFile) -> tuple[date | None, str]:
         info = package.getinfo("docProps/core.xml")
     except KeyError:
         return None, ""
-    match = _CORE_MODIFIED.search(_read_member(package, info, "docProps/core.xml", limit=1024 * 1024))
+    match = _CORE_MODIFIED.search(read_member(package, info, "docProps/core.xml", limit=1024 * 1024))
     if not match:
         return None, ""
     year, month, day = (int(part) for part in match.groups())

@@ -35,6 +35,7 @@ from pathlib import Path, PurePosixPath
 
 from python_calamine import CalamineError, CalamineWorkbook
 
+from loaders.archives import read_member
 from loaders.errors import LoadError
 
 #: CMS's wordings of a type of change (whitespace folded, case ignored) -> action code letter.
@@ -250,6 +251,10 @@ def change_report_members(names: list[str]) -> list[str]:
     return found
 
 
+#: CMS's change reports are under a megabyte; a member that expands past this is refused (zip bomb).
+MAX_REPORT_BYTES = 50 * 1024 * 1024
+
+
 def read_hcpcs_changes(path: str | Path, *, member: str | None = None, sheet: str | None = None) -> HcpcsChangeReport:
     """Read a change report from a ``.prn`` or ``.xlsx`` file, or from an annual zip.
 
@@ -270,7 +275,7 @@ def read_hcpcs_changes(path: str | Path, *, member: str | None = None, sheet: st
                     member = members[0]
                 elif member not in names:
                     raise LoadError(path, f"the archive has no member {member!r}")
-                data = archive.read(member)
+                data = read_member(archive, archive.getinfo(member), f"{path}!{member}", limit=MAX_REPORT_BYTES)
             label = f"{path}!{member}"
             name = member
         else:

@@ -88,6 +88,7 @@ from pathlib import Path
 
 from python_calamine import CalamineWorkbook
 
+from loaders.archives import is_zip, open_zip, read_member
 from loaders.errors import LoadError
 from loaders.hcpcs_record import STATE_FIELDS
 
@@ -295,7 +296,7 @@ def read_corrections(path: str | Path) -> list[CorrectionDocument]:
     data = path.read_bytes()
     if not data:
         raise LoadError(path, "empty file: no HCPCS corrections")
-    if zipfile.is_zipfile(io.BytesIO(data)):
+    if is_zip(data) and not _is_xlsx_package(open_zip(data, str(path))):
         return _read_zip(path, data)
     layout = _sniff(path, data)
     if layout is None:
@@ -313,19 +314,30 @@ def is_corrections_file(path: str | Path) -> bool:
     data = path.read_bytes()
     if not data:
         return False
-    if zipfile.is_zipfile(io.BytesIO(data)):
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            if "[Content_Types].xml" in archive.namelist():  # an xlsx package, not an archive of files
+    if not is_zip(data):
+        return _sniff(path, data) is not None
+    try:
+        with open_zip(data, str(path)) as archive:
+            if _is_xlsx_package(archive):  # a workbook, not an archive of files
                 return _sniff(path, data) is not None
             return any(
-                _sniff(f"{path}!{info.filename}", archive.read(info)) is not None
+                _sniff(where, read_member(archive, info, where, limit=MAX_DOCUMENT_BYTES)) is not None
                 for info in archive.infolist()
                 if not info.is_dir()
+                for where in (f"{path}!{info.filename}",)
             )
-    return _sniff(path, data) is not None
+    except LoadError:
+        return False
+
+
+def _is_xlsx_package(archive: zipfile.ZipFile) -> bool:
+    return "[Content_Types].xml" in archive.namelist()
 
 
 # --- members and versions --------------------------------------------------------------------
+
+#: A corrections document is a few kilobytes; a member that expands past this is refused (zip bomb).
+MAX_DOCUMENT_BYTES = 50 * 1024 * 1024
 
 _PRN_REFUSAL = (
     "only a fixed-column .prn copy: its export cuts every column to its width, so it cannot be "
@@ -344,11 +356,11 @@ class _Member:
 
 def _read_zip(path: Path, data: bytes) -> list[CorrectionDocument]:
     versions: dict[int, list[_Member]] = {}
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+    with open_zip(data, str(path)) as archive:
         for info in archive.infolist():
             if info.is_dir():
                 continue
-            member_data = archive.read(info)
+            member_data = read_member(archive, info, f"{path}!{info.filename}", limit=MAX_DOCUMENT_BYTES)
             layout = _sniff(f"{path}!{info.filename}", member_data)
             if layout is None:
                 continue
