@@ -480,6 +480,30 @@ def diff_hcpcs_command(obj: Context, old, new, out, stdout_format):
     _write_change_report(report, out, f"hcpcs-{old}-{new}".replace(" ", "-"), stdout_format)
 
 
+@diff.command("knowledge")
+@click.option("--as-of", "effective", callback=_date, required=True, help="The effective date asked about.")
+@click.option("--known-before", callback=_date, required=True, help="What CMS's files said on this date ...")
+@click.option("--known-after", callback=_date, required=True, help="... against what they said on this one.")
+@_output_options
+@click.pass_obj
+@reports_errors
+def diff_knowledge_command(obj: Context, effective, known_before, known_after, out, stdout_format):
+    """What CMS's files changed about one effective date between two knowledge dates (corrections).
+
+    Example: hhkb diff knowledge --as-of 2018-03-01 --known-before 2017-12-21 --known-after 2018-01-31
+    """
+    from kb.corrections import knowledge_changes
+    from kb.review import HOME_HEALTH_WATCH_LIST
+    from reports.changes import build_change_report
+
+    with _session(obj) as session:
+        changes = knowledge_changes(session, effective=effective, known_before=known_before, known_after=known_after)
+    report = build_change_report(
+        changes, title=f"HCPCS on {effective} as known on {known_before} and on {known_after}",
+        watch_list=HOME_HEALTH_WATCH_LIST)
+    _write_change_report(report, out, f"hcpcs-known-{known_before}-{known_after}", stdout_format)
+
+
 @diff.command("hhpps")
 @click.argument("old_year", type=int)
 @click.argument("new_year", type=int)

@@ -151,6 +151,10 @@ def test_a_folder_of_everything_loads_in_order_with_corrections(database_url, tm
     before_text = number[known_before["version_in_force"]]["fields"]["long_description"]
     after_text = number[known_after["version_in_force"]]["fields"]["long_description"]
     assert before_text != after_text
+    corrected = json.loads(run(database_url, "diff", "knowledge", "--as-of", "2018-03-01", "--known-before",
+                               "2017-12-21", "--known-after", "2018-01-31", "--format", "json").output)
+    keys = {change["key"] for change in corrected["changes"]}
+    assert {"G0279", "G9868", "G9869", "G9870", "G9637", "G9638"} <= keys
     run(database_url, "review", "2018", "--out", str(tmp_path))
     rows = (tmp_path / "review-2018.csv").read_text()
     assert "hcpcs-corrections" in rows and "2018 corrections V1" in rows
