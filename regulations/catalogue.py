@@ -39,6 +39,7 @@ from typing import Any, Mapping
 import yaml
 
 from loaders.errors import LoadError
+from regulations.strict_yaml import YamlKeyError, YamlList, YamlMapping, load_strict
 
 DEFAULT_PATH = Path(__file__).with_name("hhpps_rules.yaml")
 
@@ -179,60 +180,6 @@ class Catalogue:
         return chosen
 
 
-# --- strict YAML -----------------------------------------------------------------------------
-
-
-class _Mapping(dict):
-    """A mapping that remembers the line of each key (1-based)."""
-
-    lines: dict[str, int]
-    line: int
-
-
-class _List(list):
-    line: int
-
-
-class _StrictLoader(yaml.BaseLoader):
-    """BaseLoader keeps every scalar as text; this one also refuses duplicate keys and records
-    where each key was written."""
-
-
-def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> _Mapping:
-    mapping = _Mapping()
-    mapping.lines = {}
-    mapping.line = node.start_mark.line + 1
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if not isinstance(key, str):
-            raise _YamlKeyError("a mapping key must be text", key_node.start_mark.line + 1, str(key))
-        if key in mapping:
-            raise _YamlKeyError(
-                f"duplicate key {key!r} (first on line {mapping.lines[key]})",
-                key_node.start_mark.line + 1,
-                key,
-            )
-        mapping[key] = loader.construct_object(value_node, deep=True)
-        mapping.lines[key] = key_node.start_mark.line + 1
-    return mapping
-
-
-def _construct_sequence(loader: _StrictLoader, node: yaml.SequenceNode) -> _List:
-    items = _List(loader.construct_object(child, deep=True) for child in node.value)
-    items.line = node.start_mark.line + 1
-    return items
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
-
-
-class _YamlKeyError(Exception):
-    def __init__(self, message: str, line: int, key: str):
-        super().__init__(message)
-        self.message, self.line, self.key = message, line, key
-
-
 # --- loading ---------------------------------------------------------------------------------
 
 
@@ -250,17 +197,17 @@ def load_catalogue(path: str | Path | None = None) -> Catalogue:
 
 def parse_catalogue(text: str, path: str | Path = "<text>") -> Catalogue:
     try:
-        document = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - BaseLoader subclass
-    except _YamlKeyError as exc:
+        document = load_strict(text)
+    except YamlKeyError as exc:
         raise LoadError(path, exc.message, line=exc.line, field=exc.key) from exc
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else None
         raise LoadError(path, f"not valid YAML: {exc.problem}", line=line) from exc
-    if not isinstance(document, _Mapping):
+    if not isinstance(document, YamlMapping):
         raise LoadError(path, "the catalogue must be a mapping with a 'regulations' list", line=1)
     _check_keys(path, document, _TOP_KEYS, "")
     entries = document["regulations"]
-    if not isinstance(entries, _List) or not entries:
+    if not isinstance(entries, YamlList) or not entries:
         raise LoadError(
             path, "'regulations' must be a non-empty list", line=document.lines["regulations"],
             field="regulations",
@@ -269,7 +216,7 @@ def parse_catalogue(text: str, path: str | Path = "<text>") -> Catalogue:
     seen: dict[str, int] = {}
     for index, entry in enumerate(entries):
         where = f"regulations[{index}]"
-        if not isinstance(entry, _Mapping):
+        if not isinstance(entry, YamlMapping):
             raise LoadError(path, "an entry must be a mapping", line=entries.line, field=where)
         rule = _read_entry(path, entry, where)
         if rule.document_id in seen:
@@ -285,7 +232,7 @@ def parse_catalogue(text: str, path: str | Path = "<text>") -> Catalogue:
     return Catalogue(path=str(path), rules=tuple(rules))
 
 
-def _read_entry(path: str | Path, entry: _Mapping, where: str) -> Regulation:
+def _read_entry(path: str | Path, entry: YamlMapping, where: str) -> Regulation:
     _check_keys(path, entry, _ENTRY_KEYS, where)
     kind = _text(path, entry, "kind", where)
     if kind not in KINDS:
@@ -326,16 +273,16 @@ def _read_entry(path: str | Path, entry: _Mapping, where: str) -> Regulation:
     )
 
 
-def _read_constants(path: str | Path, entry: _Mapping, where: str) -> dict[str, CitedValue]:
+def _read_constants(path: str | Path, entry: YamlMapping, where: str) -> dict[str, CitedValue]:
     block = entry["constants"]
-    if not isinstance(block, _Mapping):
+    if not isinstance(block, YamlMapping):
         raise LoadError(path, "constants must be a mapping", line=entry.lines["constants"], field=where)
     _check_keys(path, block, {name: True for name in CONSTANT_NAMES}, where)
     constants: dict[str, CitedValue] = {}
     for name in CONSTANT_NAMES:
         item = block[name]
         item_where = f"{where}.{name}"
-        if not isinstance(item, _Mapping):
+        if not isinstance(item, YamlMapping):
             raise LoadError(
                 path, "a constant is a mapping with value, citation, confirmed",
                 line=block.lines[name], field=item_where,
@@ -360,7 +307,7 @@ def _read_constants(path: str | Path, entry: _Mapping, where: str) -> dict[str, 
     return constants
 
 
-def _check_references(path: str | Path, rules: list[Regulation], entries: _List) -> None:
+def _check_references(path: str | Path, rules: list[Regulation], entries: YamlList) -> None:
     ids = {rule.document_id for rule in rules}
     for index, (rule, entry) in enumerate(zip(rules, entries)):
         if rule.corrects is not None and rule.corrects not in ids:
@@ -375,7 +322,7 @@ def _check_references(path: str | Path, rules: list[Regulation], entries: _List)
             raise LoadError(path, f"two rules with constants take effect on {day}", field=document_id)
 
 
-def _check_keys(path: str | Path, mapping: _Mapping, allowed: dict[str, bool], where: str) -> None:
+def _check_keys(path: str | Path, mapping: YamlMapping, allowed: dict[str, bool], where: str) -> None:
     for key in mapping:
         if key not in allowed:
             raise LoadError(
@@ -391,28 +338,28 @@ def _check_keys(path: str | Path, mapping: _Mapping, allowed: dict[str, bool], w
             )
 
 
-def _scalar(path: str | Path, mapping: _Mapping, key: str, where: str) -> Any:
+def _scalar(path: str | Path, mapping: YamlMapping, key: str, where: str) -> Any:
     value = mapping[key]
     if not isinstance(value, str):
         raise LoadError(path, "expected a single value", line=mapping.lines[key], field=f"{where}.{key}")
     return value
 
 
-def _text(path: str | Path, mapping: _Mapping, key: str, where: str) -> str:
+def _text(path: str | Path, mapping: YamlMapping, key: str, where: str) -> str:
     value = _scalar(path, mapping, key, where).strip()
     if not value:
         raise LoadError(path, "empty value", line=mapping.lines[key], field=f"{where}.{key}")
     return value
 
 
-def _optional_text(path: str | Path, mapping: _Mapping, key: str, where: str) -> str | None:
+def _optional_text(path: str | Path, mapping: YamlMapping, key: str, where: str) -> str | None:
     if key not in mapping:
         return None
     value = _scalar(path, mapping, key, where).strip()
     return value or None
 
 
-def _boolean(path: str | Path, mapping: _Mapping, key: str, where: str) -> bool:
+def _boolean(path: str | Path, mapping: YamlMapping, key: str, where: str) -> bool:
     value = _text(path, mapping, key, where)
     if value not in ("true", "false"):
         raise LoadError(
@@ -421,7 +368,7 @@ def _boolean(path: str | Path, mapping: _Mapping, key: str, where: str) -> bool:
     return value == "true"
 
 
-def _date(path: str | Path, mapping: _Mapping, key: str, where: str) -> date | None:
+def _date(path: str | Path, mapping: YamlMapping, key: str, where: str) -> date | None:
     text = _optional_text(path, mapping, key, where)
     if text is None:
         return None

@@ -40,7 +40,8 @@ from typing import Union
 import yaml
 
 from loaders.errors import LoadError
-from regulations.catalogue import Catalogue, _List, _Mapping, _StrictLoader, _YamlKeyError, load_catalogue
+from regulations.catalogue import Catalogue, load_catalogue
+from regulations.strict_yaml import YamlKeyError, YamlList, YamlMapping, load_strict
 
 DEFAULT_RULES_DIR = Path(__file__).with_name("rules")
 
@@ -341,14 +342,14 @@ def load_rule(path: str | Path, *, catalogue: Catalogue | None = None) -> Rule:
 def parse_rule(text: str, path: str | Path = "<text>", *, catalogue: Catalogue | None = None) -> Rule:
     """Validate the text of one rule file."""
     try:
-        document = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - BaseLoader subclass
-    except _YamlKeyError as exc:
+        document = load_strict(text)
+    except YamlKeyError as exc:
         raise LoadError(path, exc.message, line=exc.line, field=exc.key) from exc
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else None
         raise LoadError(path, f"not valid YAML: {exc.problem}", line=line) from exc
     reader = _Reader(path)
-    if not isinstance(document, _Mapping):
+    if not isinstance(document, YamlMapping):
         raise LoadError(path, "a rule file is a mapping with the keys " + ", ".join(_RULE_KEYS), line=1)
     reader.keys(document, _RULE_KEYS, "")
     rule_id = reader.text(document, "id", "")
@@ -401,10 +402,10 @@ class _Reader:
     def _where(where: str, key: str) -> str:
         return f"{where}.{key}" if where else key
 
-    def fail(self, mapping: _Mapping, key: str, where: str, message: str):
+    def fail(self, mapping: YamlMapping, key: str, where: str, message: str):
         raise LoadError(self.path, message, line=mapping.lines.get(key, mapping.line), field=self._where(where, key))
 
-    def keys(self, mapping: _Mapping, allowed: dict[str, bool], where: str, what: str = "key") -> None:
+    def keys(self, mapping: YamlMapping, allowed: dict[str, bool], where: str, what: str = "key") -> None:
         for key in mapping:
             if key not in allowed:
                 self.fail(mapping, key, where, f"unknown {what} {key!r} (allowed: {', '.join(allowed)})")
@@ -412,13 +413,13 @@ class _Reader:
             if required and key not in mapping:
                 raise LoadError(self.path, f"missing key {key!r}", line=mapping.line, field=self._where(where, key))
 
-    def mapping(self, mapping: _Mapping, key: str, where: str) -> _Mapping:
+    def mapping(self, mapping: YamlMapping, key: str, where: str) -> YamlMapping:
         value = mapping[key]
-        if not isinstance(value, _Mapping):
+        if not isinstance(value, YamlMapping):
             self.fail(mapping, key, where, "expected a mapping of keys")
         return value
 
-    def text(self, mapping: _Mapping, key: str, where: str) -> str:
+    def text(self, mapping: YamlMapping, key: str, where: str) -> str:
         value = mapping[key]
         if not isinstance(value, str):
             self.fail(mapping, key, where, "expected a single value")
@@ -427,18 +428,18 @@ class _Reader:
             self.fail(mapping, key, where, "empty value")
         return value
 
-    def texts(self, mapping: _Mapping, key: str, where: str) -> list[str]:
+    def texts(self, mapping: YamlMapping, key: str, where: str) -> list[str]:
         """A list of values; a single value stands for a list of one."""
         value = mapping[key]
         if isinstance(value, str):
             return [self.text(mapping, key, where)]
-        if not isinstance(value, _List) or not value:
+        if not isinstance(value, YamlList) or not value:
             self.fail(mapping, key, where, "expected a value or a non-empty list of values")
         if not all(isinstance(item, str) and item.strip() for item in value):
             self.fail(mapping, key, where, "expected a list of single values")
         return [item.strip() for item in value]
 
-    def date(self, mapping: _Mapping, key: str, where: str) -> date:
+    def date(self, mapping: YamlMapping, key: str, where: str) -> date:
         text = self.text(mapping, key, where)
         try:
             if not _DATE.fullmatch(text):
@@ -447,37 +448,37 @@ class _Reader:
         except ValueError:
             self.fail(mapping, key, where, f"not a date YYYY-MM-DD: {text!r}")
 
-    def choice(self, mapping: _Mapping, key: str, where: str, allowed: tuple[str, ...]) -> str:
+    def choice(self, mapping: YamlMapping, key: str, where: str, allowed: tuple[str, ...]) -> str:
         text = self.text(mapping, key, where)
         if text not in allowed:
             self.fail(mapping, key, where, f"{text!r} is not one of {', '.join(allowed)}")
         return text
 
-    def true(self, mapping: _Mapping, key: str, where: str) -> bool:
+    def true(self, mapping: YamlMapping, key: str, where: str) -> bool:
         text = self.text(mapping, key, where)
         if text != "true":
             self.fail(mapping, key, where, f"expected true, not {text!r} (leave the key out instead)")
         return True
 
-    def boolean(self, mapping: _Mapping, key: str, where: str) -> bool:
+    def boolean(self, mapping: YamlMapping, key: str, where: str) -> bool:
         text = self.text(mapping, key, where)
         if text not in ("true", "false"):
             self.fail(mapping, key, where, f"expected true or false, not {text!r}")
         return text == "true"
 
-    def whole(self, mapping: _Mapping, key: str, where: str) -> int:
+    def whole(self, mapping: YamlMapping, key: str, where: str) -> int:
         text = self.text(mapping, key, where)
         if not _WHOLE.fullmatch(text):
             self.fail(mapping, key, where, f"not a whole number: {text!r}")
         return int(text)
 
-    def decimal(self, mapping: _Mapping, key: str, where: str) -> Decimal:
+    def decimal(self, mapping: YamlMapping, key: str, where: str) -> Decimal:
         text = self.text(mapping, key, where)
         if not _DECIMAL.fullmatch(text):
             self.fail(mapping, key, where, f"not a number: {text!r}")
         return Decimal(text)
 
-    def patterns(self, mapping: _Mapping, key: str, where: str, shape: re.Pattern[str], what: str) -> tuple[Pattern, ...]:
+    def patterns(self, mapping: YamlMapping, key: str, where: str, shape: re.Pattern[str], what: str) -> tuple[Pattern, ...]:
         patterns = []
         for text in self.texts(mapping, key, where):
             if not shape.fullmatch(text):
@@ -485,7 +486,7 @@ class _Reader:
             patterns.append(Pattern(text))
         return tuple(patterns)
 
-    def codes(self, mapping: _Mapping, key: str, where: str) -> CodeSet:
+    def codes(self, mapping: YamlMapping, key: str, where: str) -> CodeSet:
         written = self.texts(mapping, key, where)
         codes: set[str] = set()
         for text in written:
@@ -498,7 +499,7 @@ class _Reader:
             codes.update(f"{matched[1]}{number:04d}" for number in range(int(matched[2]), int(matched[4]) + 1))
         return CodeSet(tuple(written), frozenset(codes))
 
-    def applies_to(self, mapping: _Mapping, key: str, where: str) -> AppliesTo:
+    def applies_to(self, mapping: YamlMapping, key: str, where: str) -> AppliesTo:
         block = self.mapping(mapping, key, where)
         here = self._where(where, key)
         self.keys(block, _APPLIES_TO_KEYS, here)
@@ -512,14 +513,14 @@ class _Reader:
             state=frozenset(self._each(block, "state", here, _STATE, "state code")) if "state" in block else None,
         )
 
-    def _each(self, mapping: _Mapping, key: str, where: str, shape: re.Pattern[str], what: str) -> list[str]:
+    def _each(self, mapping: YamlMapping, key: str, where: str, shape: re.Pattern[str], what: str) -> list[str]:
         values = self.texts(mapping, key, where)
         for value in values:
             if not shape.fullmatch(value):
                 self.fail(mapping, key, where, f"bad {what} {value!r}")
         return values
 
-    def line_filter(self, mapping: _Mapping, key: str, where: str) -> LineFilter:
+    def line_filter(self, mapping: YamlMapping, key: str, where: str) -> LineFilter:
         if key not in mapping:
             return LineFilter()
         block = self.mapping(mapping, key, where)
@@ -533,7 +534,7 @@ class _Reader:
             has_hcpcs=self.boolean(block, "has_hcpcs", here) if "has_hcpcs" in block else None,
         )
 
-    def requirement(self, mapping: _Mapping, key: str, where: str) -> LineRequirement:
+    def requirement(self, mapping: YamlMapping, key: str, where: str) -> LineRequirement:
         block = self.mapping(mapping, key, where)
         here = self._where(where, key)
         self.keys(block, _REQUIRE_KEYS, here, "line requirement")
@@ -553,7 +554,7 @@ class _Reader:
             self.fail(block, "units_multiple_of", here, "units_multiple_of must be more than 0")
         return LineRequirement(**found)
 
-    def condition(self, mapping: _Mapping, key: str, where: str) -> Condition:
+    def condition(self, mapping: YamlMapping, key: str, where: str) -> Condition:
         block = self.mapping(mapping, key, where)
         here = self._where(where, key)
         if len(block) != 1:
@@ -564,14 +565,14 @@ class _Reader:
         inner = self._where(here, operator)
         if operator == "all_of":
             items = block[operator]
-            if not isinstance(items, _List) or not items:
+            if not isinstance(items, YamlList) or not items:
                 self.fail(block, operator, here, "all_of takes a non-empty list of conditions")
             parts = []
             for index, item in enumerate(items):
-                if not isinstance(item, _Mapping):
+                if not isinstance(item, YamlMapping):
                     raise LoadError(self.path, "expected a condition (a mapping)", line=items.line,
                                     field=f"{inner}[{index}]")
-                holder = _Mapping({"item": item})
+                holder = YamlMapping({"item": item})
                 holder.lines, holder.line = {"item": item.line}, item.line
                 parts.append(self._condition_at(holder, f"{inner}[{index}]"))
             return AllOf(tuple(parts))
@@ -603,7 +604,7 @@ class _Reader:
         self.keys(body, {"visits": True}, inner)
         return VisitsReachLupaThreshold(self.line_filter(body, "visits", inner))
 
-    def _condition_at(self, holder: _Mapping, where: str) -> Condition:
+    def _condition_at(self, holder: YamlMapping, where: str) -> Condition:
         # An all_of item is read as if it were the value of a key named after its position.
         try:
             return self.condition(holder, "item", "")

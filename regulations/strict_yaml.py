@@ -1,0 +1,67 @@
+"""A strict YAML reader for the files people write by hand (the catalogue, the billing rules).
+
+Every scalar stays text (the caller decides what is a number or a date, so no float ever touches a
+rate); a key written twice in one mapping is an error, not a silent overwrite; each mapping and
+list remembers the line it was written on, so an error can name the line.
+"""
+
+from __future__ import annotations
+
+import yaml
+
+
+class YamlMapping(dict):
+    """A mapping that remembers the line of each key (1-based)."""
+
+    lines: dict[str, int]
+    line: int
+
+
+class YamlList(list):
+    line: int
+
+
+class StrictLoader(yaml.BaseLoader):
+    """BaseLoader keeps every scalar as text; this one also refuses duplicate keys and records
+    where each key was written."""
+
+
+class YamlKeyError(Exception):
+    def __init__(self, message: str, line: int, key: str):
+        super().__init__(message)
+        self.message, self.line, self.key = message, line, key
+
+
+def _construct_mapping(loader: StrictLoader, node: yaml.MappingNode) -> YamlMapping:
+    mapping = YamlMapping()
+    mapping.lines = {}
+    mapping.line = node.start_mark.line + 1
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if not isinstance(key, str):
+            raise YamlKeyError("a mapping key must be text", key_node.start_mark.line + 1, str(key))
+        if key in mapping:
+            raise YamlKeyError(
+                f"duplicate key {key!r} (first on line {mapping.lines[key]})",
+                key_node.start_mark.line + 1,
+                key,
+            )
+        mapping[key] = loader.construct_object(value_node, deep=True)
+        mapping.lines[key] = key_node.start_mark.line + 1
+    return mapping
+
+
+def _construct_sequence(loader: StrictLoader, node: yaml.SequenceNode) -> YamlList:
+    items = YamlList(loader.construct_object(child, deep=True) for child in node.value)
+    items.line = node.start_mark.line + 1
+    return items
+
+
+StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
+
+
+def load_strict(text: str):
+    """The document in ``text``; raises ``YamlKeyError`` for a repeated key, ``yaml.YAMLError`` for
+    malformed YAML."""
+    return yaml.load(text, Loader=StrictLoader)  # noqa: S506 - a BaseLoader subclass: text only
