@@ -57,8 +57,9 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from kb.claims import (
+    ADJUSTMENT_FREQUENCY,
+    LIST_SEPARATOR,
     VOID_FREQUENCY,
-    id_in,
     stored_claim_ids,
     stored_claims_by_id,
     TablesCache,
@@ -304,6 +305,35 @@ class _Shape:
         return cls(visits, units, earliest, latest, over)
 
 
+class _ClaimRow(NamedTuple):
+    """A stored claim without its lines: the columns the impact reads. The fields carry the names
+    of :class:`loaders.claim_record.Claim`'s, so ``claim_parameters`` and ``rural_add_on_category``
+    read a row as they read a claim."""
+
+    pk: int
+    agency_id: str
+    claim_id: str
+    type_of_bill: str
+    period_from: date
+    admission_date: date | None
+    patient_status: str | None
+    hipps: str | None
+    cbsa: str | None
+    fips_county: str | None
+    quality_data_submitted: bool
+    condition_codes: tuple[str, ...]
+
+    @property
+    def frequency_code(self) -> str:
+        return self.type_of_bill[3:]
+
+    @classmethod
+    def of(cls, pk: int, claim: Claim) -> _ClaimRow:
+        return cls(pk, claim.agency_id, claim.claim_id, claim.type_of_bill, claim.period_from, claim.admission_date,
+                   claim.patient_status, claim.hipps, claim.cbsa, claim.fips_county, claim.quality_data_submitted,
+                   claim.condition_codes)
+
+
 def _add_on_discipline(shape: _Shape, factors: Mapping[str, Decimal]) -> str | None:
     """The discipline the LUPA add-on would go to: earliest visit among those with a factor."""
     candidates = [code for code in shape.visits if code in factors and code in shape.earliest]
@@ -313,23 +343,27 @@ def _add_on_discipline(shape: _Shape, factors: Mapping[str, Decimal]) -> str | N
     return min(candidates, key=lambda code: (shape.earliest[code], rank.get(code, len(rank))))
 
 
-def _pricing_class(claim: PeriodClaim, shape: _Shape, pair: _Pair) -> tuple | None:
-    """The key of the claim's pricing class (see the module doc), or None: price it on its own."""
-    if (not shape.visits or shape.day_over_cap or claim.days_until_noa_received
-            or claim.vbp_adjustment_factor != 1 or claim.readmitted_in_period):
+def _pricing_class(row: _ClaimRow, rural_category: str | None, shape: _Shape, pair: _Pair) -> tuple | None:
+    """The key of the claim's pricing class (see the module doc), or None: price it on its own.
+
+    A stored claim carries no late NOA, VBP factor or readmission (``to_period_claim`` leaves the
+    pricer's defaults), so its visits, its units by day and its dates decide. ``row`` has an
+    admission date (a claim without one is priced on its own, which says so).
+    """
+    if not shape.visits or shape.day_over_cap:
         return None
-    common = (claim.type_of_bill, claim.hipps, claim.rural_add_on_category, claim.quality_data_submitted,
-              claim.admission_date > claim.from_date)
+    common = (row.type_of_bill, row.hipps, rural_category, row.quality_data_submitted,
+              row.admission_date > row.period_from)
     total = sum(shape.visits.values())
     if total < pair.lupa_low:
-        eligible = (claim.admission_date == claim.from_date and TRANSFER_CONDITION_CODE not in claim.condition_codes
-                    and not claim.is_adjustment)
+        eligible = (row.admission_date == row.period_from and TRANSFER_CONDITION_CODE not in row.condition_codes
+                    and row.frequency_code != ADJUSTMENT_FREQUENCY)
         add_ons = tuple(_add_on_discipline(shape, p.lupa_add_on_factors) for p in (pair.before, pair.after))
         return ("lupa", common, eligible, add_ons if eligible else None)
     if total < pair.lupa_high:
         return None
     partial_days = None
-    if claim.patient_status == TRANSFER_PATIENT_STATUS:
+    if row.patient_status == TRANSFER_PATIENT_STATUS:
         if not shape.earliest:
             return None
         partial_days = (max(shape.latest.values()) - min(shape.earliest.values())).days + 1
@@ -349,6 +383,9 @@ class _Year(NamedTuple):
         return cls(result.total, result.outlier_amount, result.lupa, result)
 
 
+#: (before, after, components) of one claim.
+_Outcome = tuple[_Year, _Year, tuple[Decimal, ...]]
+
 _PARAMETER_FIELDS = tuple(f.name for f in dataclasses.fields(PricingParameters) if f.name != "citations")
 #: Parameters the pricer does not read for a non-LUPA period, and for a LUPA period.
 _IGNORED_BY_KIND = {
@@ -356,6 +393,14 @@ _IGNORED_BY_KIND = {
     "lupa": frozenset({"case_mix_weight", "thirty_day_rate", "thirty_day_rate_without_quality_data", "per_unit_rates",
                        "fdl_ratio", "loss_sharing_ratio"}),
 }
+
+
+class _PeriodPlan(NamedTuple):
+    """A ``period`` class's figures for one partial-period length (None: a full period)."""
+
+    steps: list[tuple[Decimal, Decimal, Decimal, int]]  # per parameter set: payment, threshold, ratio, rates
+    limits: list[Decimal]  # per rate input: the lowest threshold of the sets that use it
+    without_outlier: _Outcome  # the outcome of every claim with no outlier under any set
 
 
 class _FormulaClass:
@@ -378,9 +423,17 @@ class _FormulaClass:
     formula over that claim's own visits and units must give back every one of the pricer's
     totals, and for each partial-period length the first claim is priced again by the pricer and
     must agree, or the class (or that length) is refused and its claims are priced on their own.
+
+    The parameter sets share a few rate inputs (rates, wage index, labor share, rural factor): a
+    claim's per-discipline amounts are summed once per input, each amount worked out once for all
+    the classes with that input. The add-on of each set is the class's. A ``period`` claim whose imputed cost is at or
+    below the threshold of every set that reads it has no outlier anywhere: its outcome is the
+    class's own (the period payments), kept once per partial-period length.
     """
 
-    def __init__(self, kind: str, claim: PeriodClaim, shape: _Shape, pair: _Pair):
+    def __init__(self, kind: str, claim: PeriodClaim, shape: _Shape, pair: _Pair,
+                 amount_tables: dict[tuple, dict[tuple[str, int], Decimal]]):
+        """``amount_tables`` holds the per-discipline amounts by rate input, shared by the classes."""
         self.kind = kind
         self.pair = pair
         self.category = claim.rural_add_on_category
@@ -399,91 +452,115 @@ class _FormulaClass:
             self.results.append(result)
             previous = inputs
         self.partial_checked: bool | None = None
-        self.known_costs: dict[tuple, Decimal] = {}  # a discipline's wage-adjusted amount by rates and count
-        inputs = [
-            (id(p.per_visit_rates), id(p.lupa_add_on_factors)) if kind == "lupa" else
-            (r.period_payment, r.outlier_threshold, p.loss_sharing_ratio, id(p.per_unit_rates))
-            for p, r in zip(self.parameter_sets, self.results)
-        ]
-        inputs = [i + (p.wage_index, p.labor_share, self._factor(p)) for i, p in zip(inputs, self.parameter_sets)]
-        self.repeats = [k > 0 and inputs[k] == inputs[k - 1] for k in range(len(inputs))]
-        self.usable = [sum(parts) for parts in self._totals(shape, None)] == [result.total for result in self.results]
+        rates_field = "per_visit_rates" if kind == "lupa" else "per_unit_rates"
+        self.rate_inputs: list[tuple[Mapping[str, Decimal], Decimal, Decimal, Decimal | None]] = []
+        self.rate_input_of_set: list[int] = []
+        position: dict[tuple, int] = {}
+        for parameters in self.parameter_sets:
+            rates, factor = getattr(parameters, rates_field), self._factor(parameters)
+            key = (id(rates), parameters.wage_index, parameters.labor_share, factor)
+            if key not in position:
+                position[key] = len(self.rate_inputs)
+                self.rate_inputs.append((rates, parameters.wage_index, parameters.labor_share, factor))
+            self.rate_input_of_set.append(position[key])
+        self.amounts = [amount_tables.setdefault((kind, tuple(sorted(rates.items())), *rest), {})
+                        for rates, *rest in self.rate_inputs]
+        self.add_ons = [self._add_on(parameters, shape) for parameters in self.parameter_sets]
+        self.plans: dict[int | None, _PeriodPlan] = {}
+        first = self._sums(shape.visits if kind == "lupa" else shape.units)
+        self.usable = [sum(parts) for parts in self._parts(first, None)] == [result.total for result in self.results]
 
     def _factor(self, parameters: PricingParameters) -> Decimal | None:
         factors = parameters.rural_add_on_factors
         return factors.get(self.category) if factors is not None and self.category else None
 
-    def _totals(self, shape: _Shape, partial_days: int | None) -> list[tuple[Decimal, Decimal]]:
-        """(period payment or LUPA payment, outlier) under each parameter set."""
+    def _add_on(self, parameters: PricingParameters, shape: _Shape) -> Decimal | None:
+        """The wage-adjusted LUPA add-on under one parameter set, the same for every claim of the
+        class (the add-on discipline under each year's factors is part of the class key)."""
+        code = _add_on_discipline(shape, parameters.lupa_add_on_factors) if self.add_on_eligible else None
+        if code is None:
+            return None
+        factor = self._factor(parameters)
+        rate = parameters.per_visit_rates[code]
+        rate = rate if factor is None else round_cents(rate * factor)
+        amount = round_cents(rate * (parameters.lupa_add_on_factors[code] - 1))
+        return wage_adjust(amount, parameters.wage_index, parameters.labor_share)
+
+    def _sums(self, counts: Mapping[str, int]) -> list[Decimal]:
+        """Per rate input, the sum of the claim's wage-adjusted amounts per discipline: visits x
+        per-visit rate (``lupa``), rounded(units x per-unit rate) (``period``, the imputed cost).
+        KeyError: a rate the tables lack."""
+        sums = []
+        for (rates, wage_index, labor_share, factor), known in zip(self.rate_inputs, self.amounts):
+            total = ZERO
+            for code, count in counts.items():
+                amount = known.get((code, count))
+                if amount is None:
+                    rate = rates[code]
+                    rate = rate if factor is None else round_cents(rate * factor)
+                    amount = count * rate if self.kind == "lupa" else round_cents(rate * count)
+                    amount = known[(code, count)] = wage_adjust(amount, wage_index, labor_share)
+                total += amount
+            sums.append(total)
+        return sums
+
+    def _plan(self, partial_days: int | None) -> _PeriodPlan:
+        plan = self.plans.get(partial_days)
+        if plan is not None:
+            return plan
         share = None
         if partial_days is not None:
             share = (Decimal(partial_days) / PERIOD_DAYS).quantize(CENT, rounding=ROUND_HALF_UP)
-        totals: list[tuple[Decimal, Decimal]] = []
-        costs: dict[tuple, Decimal] = {}  # imputed cost by (per-unit rates, wage index, labor share, factor)
-        for parameters, result, repeat in zip(self.parameter_sets, self.results, self.repeats):
-            if repeat:  # nothing this claim's payment reads changed from the previous set
-                totals.append(totals[-1])
-                continue
-            factor = self._factor(parameters)
-            wage_index, labor_share = parameters.wage_index, parameters.labor_share
-            if self.kind == "lupa":
-                total = ZERO
-                known = self.known_costs
-                visit_key = (id(parameters.per_visit_rates), wage_index, labor_share, factor)
-                for code, visits in shape.visits.items():
-                    amount = known.get((visit_key, code, visits))
-                    if amount is None:
-                        rate = parameters.per_visit_rates[code]
-                        rate = rate if factor is None else round_cents(rate * factor)
-                        amount = known[(visit_key, code, visits)] = wage_adjust(visits * rate, wage_index, labor_share)
-                    total += amount
-                add_on = _add_on_discipline(shape, parameters.lupa_add_on_factors) if self.add_on_eligible else None
-                if add_on is not None:
-                    rate = parameters.per_visit_rates[add_on]
-                    rate = rate if factor is None else round_cents(rate * factor)
-                    amount = round_cents(rate * (parameters.lupa_add_on_factors[add_on] - 1))
-                    total += wage_adjust(amount, wage_index, labor_share)
-                totals.append((total, ZERO))
-                continue
+        steps = []
+        for parameters, result, rate_input in zip(self.parameter_sets, self.results, self.rate_input_of_set):
             period_payment, threshold = result.period_payment, result.outlier_threshold
             if share is not None:
                 partial_payment = round_cents(period_payment * share)
                 threshold += partial_payment - period_payment
                 period_payment = partial_payment
-            cost_key = (id(parameters.per_unit_rates), wage_index, labor_share, factor)
-            cost = costs.get(cost_key)
-            if cost is None:
-                cost = ZERO
-                known = self.known_costs
-                for code, units in shape.units.items():
-                    amount = known.get((cost_key, code, units))
-                    if amount is None:
-                        rate = parameters.per_unit_rates[code]
-                        rate = rate if factor is None else round_cents(rate * factor)
-                        amount = known[(cost_key, code, units)] = wage_adjust(round_cents(rate * units), wage_index,
-                                                                               labor_share)
-                    cost += amount
-                costs[cost_key] = cost
-            outlier = round_cents(parameters.loss_sharing_ratio * (cost - threshold)) if cost > threshold else ZERO
-            totals.append((period_payment, outlier))
-        return totals
+            steps.append((period_payment, threshold, parameters.loss_sharing_ratio, rate_input))
+        limits = [min(threshold for _, threshold, _, used in steps if used == rate_input)
+                  for rate_input in range(len(self.rate_inputs))]
+        without_outlier = self._outcome("", [(period_payment, ZERO) for period_payment, *_ in steps])
+        plan = self.plans[partial_days] = _PeriodPlan(steps, limits, without_outlier)
+        return plan
 
-    def price(self, claim_id: str, load_claim, shape: _Shape, partial_days: int | None):
+    def _parts(self, sums: list[Decimal], partial_days: int | None) -> list[tuple[Decimal, Decimal]]:
+        """(period payment or LUPA payment, outlier) under each parameter set, from the claim's
+        sums per rate input (:meth:`_sums`)."""
+        if self.kind == "lupa":
+            return [(sums[used] if add_on is None else sums[used] + add_on, ZERO)
+                    for used, add_on in zip(self.rate_input_of_set, self.add_ons)]
+        return [(period_payment, round_cents(ratio * (sums[used] - threshold)) if sums[used] > threshold else ZERO)
+                for period_payment, threshold, ratio, used in self._plan(partial_days).steps]
+
+    def price(self, claim_id: str, load_claim, shape: _Shape, partial_days: int | None) -> _Outcome | None:
         """(before, after, components) of a claim of the class, or None: price it on its own.
         ``load_claim()`` gives the claim with its lines (for the first partial period's check)."""
         if not self.usable:
             return None
         try:
-            parts = self._totals(shape, partial_days)
+            sums = self._sums(shape.visits if self.kind == "lupa" else shape.units)
         except KeyError:  # a rate the tables lack: the pricer will say which
             return None
-        totals = [sum(pair) for pair in parts]
+        outcome = None
+        if self.kind == "period":
+            plan = self._plan(partial_days)
+            if all(cost <= limit for cost, limit in zip(sums, plan.limits)):
+                outcome = plan.without_outlier
+        if outcome is None:
+            outcome = self._outcome(claim_id, self._parts(sums, partial_days))
         if partial_days is not None and self.partial_checked is None:
             claim = load_claim()
-            self.partial_checked = [totals[0], totals[-1]] == [price_period(claim, self.pair.before).total,
-                                                               price_period(claim, self.pair.after).total]
+            before, after, _ = outcome
+            self.partial_checked = [before.total, after.total] == [price_period(claim, self.pair.before).total,
+                                                                   price_period(claim, self.pair.after).total]
         if partial_days is not None and not self.partial_checked:
             return None
+        return outcome
+
+    def _outcome(self, claim_id: str, parts: list[tuple[Decimal, Decimal]]) -> _Outcome:
+        totals = [sum(pair) for pair in parts]
         components = tuple(totals[k + 1] - totals[k] for k in range(len(COMPONENTS)))
         return (self._year(self.results[0], claim_id, parts[0]), self._year(self.results[-1], claim_id, parts[-1]),
                 components)
@@ -516,22 +593,91 @@ class _FormulaClass:
 #: Claims read and priced per batch.
 CLAIM_BATCH = 5000
 
+_CLAIM_ROW_SQL = (
+    "SELECT id, agency_id, claim_id, type_of_bill, period_from, admission_date, patient_status, hipps, cbsa, "
+    "fips_county, quality_data_submitted, condition_codes FROM claim WHERE {ids}"
+)
+#: The pricer's visit lines: a discipline's revenue code, not a site-of-service or telehealth code.
+_VISIT_LINE = (
+    f"substr(revenue_code, 1, 3) IN ({', '.join(repr(group) for group in sorted(DISCIPLINE_BY_REVENUE_GROUP))}) "
+    f"AND (hcpcs IS NULL OR upper(hcpcs) NOT IN ({', '.join(repr(code) for code in sorted(NON_VISIT_HCPCS))}))"
+)
+_SHAPE_SQL = (
+    "SELECT claim_pk, substr(revenue_code, 1, 3), count(*), sum(CAST(units AS INTEGER)), min(service_date), "
+    f"max(service_date) FROM claim_line WHERE {{ids}} AND {_VISIT_LINE} GROUP BY claim_pk, substr(revenue_code, 1, 3)"
+)
+_BUSY_DAY_SQL = (
+    f"SELECT DISTINCT claim_pk FROM claim_line WHERE {{ids}} AND {_VISIT_LINE} AND service_date IS NOT NULL "
+    f"GROUP BY claim_pk, service_date HAVING sum(CAST(units AS INTEGER)) > {MAX_UNITS_PER_DAY}"
+)
+#: Lines the grouped query might read otherwise than the pricer: units that are not a whole number
+#: of at least zero, a revenue code that is not four digits, a HCPCS code of other characters than
+#: digits and capital letters.
+#: Units are text in SQLite and numeric in PostgreSQL; other databases get the portable test.
+_UNUSUAL_LINE = {
+    "sqlite": ("units GLOB '*[^0-9]*' OR revenue_code NOT GLOB '[0-9][0-9][0-9][0-9]' "
+               "OR hcpcs GLOB '*[^0-9A-Z]*'"),
+    "postgresql": ("units < 0 OR units <> trunc(units) OR revenue_code !~ '^[0-9][0-9][0-9][0-9]$' "
+                   "OR hcpcs ~ '[^0-9A-Z]'"),
+}
+_UNUSUAL_LINE_PORTABLE = ("CAST(units AS FLOAT) < 0 OR CAST(units AS FLOAT) <> CAST(CAST(units AS INTEGER) AS FLOAT) "
+                          "OR length(revenue_code) <> 4 OR trim(revenue_code) <> revenue_code "
+                          "OR hcpcs <> upper(trim(hcpcs))")
+_UNUSUAL_SQL = "SELECT DISTINCT claim_pk FROM claim_line WHERE {{ids}} AND ({unusual})"
+
+
+def _driver_rows(session: Session, sql: str, column: str, ids: Sequence[int]) -> list[tuple]:
+    """The rows of ``sql``, whose ``{ids}`` becomes "``column`` is one of ``ids``", as the driver's
+    own tuples: no SQLAlchemy compilation of thousands of parameters, no per-value processing
+    (SQLite gives dates as text)."""
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        condition, parameters = f"{column} = ANY(%s)", (list(ids),)
+    else:
+        placeholder = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+        condition, parameters = f"{column} IN ({', '.join([placeholder] * len(ids))})", tuple(ids)
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(sql.format(ids=condition), parameters)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
+
+
+class _Dates(dict):
+    """Dates by the driver's value (text in SQLite), each converted once."""
+
+    def __missing__(self, value) -> date | None:
+        day = self[value] = value if value is None or isinstance(value, date) else date.fromisoformat(value)
+        return day
+
+
+def _claim_rows(session: Session, pks: list[int]) -> list[_ClaimRow]:
+    """The claims with these ids, in this order, without their lines."""
+    by_pk = {}
+    dates = _Dates()
+    for (pk, agency_id, claim_id, type_of_bill, period_from, admission_date, patient_status, hipps, cbsa, fips_county,
+         quality_data_submitted, condition_codes) in _driver_rows(session, _CLAIM_ROW_SQL, "id", pks):
+        by_pk[pk] = _ClaimRow(
+            pk, agency_id, claim_id, type_of_bill, dates[period_from], dates[admission_date], patient_status,
+            hipps, cbsa, fips_county, bool(quality_data_submitted),
+            tuple(condition_codes.split(LIST_SEPARATOR)) if condition_codes else (),
+        )
+    return [by_pk[pk] for pk in pks]
+
 
 def _shapes(session: Session, pks: list[int]) -> dict[int, _Shape]:
-    """Each claim's visits, units and first and last visit dates per discipline, in one query
-    (set-based: no claim line reaches Python). Claims listed by :func:`_irregular` are priced
-    from their lines instead."""
-    lines = AgencyClaimLine.__table__
-    group = sa.func.substr(lines.c.revenue_code, 1, 3)
-    units = sa.func.sum(sa.cast(lines.c.units, sa.Integer))
-    rows = session.execute(
-        sa.select(lines.c.claim_pk, group, sa.func.count(), units, sa.func.min(lines.c.service_date),
-                  sa.func.max(lines.c.service_date))
-        .where(id_in(session, lines.c.claim_pk, pks), _visit_line(lines))
-        .group_by(lines.c.claim_pk, group)
-    ).all()
+    """Each claim's visits, units and first and last visit dates per discipline, from one grouped
+    query (no claim line reaches Python). Left out, to be priced from their lines: claims with a
+    line the query might read otherwise than the pricer (``_UNUSUAL_LINE``) and claims with a day
+    above the pricer's 32 units (looked for only where the claim has more than 32 in all)."""
+    unusual = _UNUSUAL_SQL.format(unusual=_UNUSUAL_LINE.get(session.get_bind().dialect.name, _UNUSUAL_LINE_PORTABLE))
+    priced_from_lines = {pk for (pk,) in _driver_rows(session, unusual, "claim_pk", pks)}
     shapes: dict[int, _Shape] = {}
-    for pk, revenue_group, visits, unit_count, first, last in rows:
+    dates = _Dates()
+    for pk, revenue_group, visits, unit_count, first, last in _driver_rows(session, _SHAPE_SQL, "claim_pk", pks):
+        if pk in priced_from_lines:
+            continue
         shape = shapes.get(pk)
         if shape is None:
             shape = shapes[pk] = _Shape({}, {}, {}, {}, False)
@@ -539,38 +685,13 @@ def _shapes(session: Session, pks: list[int]) -> dict[int, _Shape]:
         shape.visits[code] = visits
         shape.units[code] = int(unit_count)
         if first is not None:
-            shape.earliest[code] = first if isinstance(first, date) else date.fromisoformat(first)
-            shape.latest[code] = last if isinstance(last, date) else date.fromisoformat(last)
+            shape.earliest[code] = dates[first]
+            shape.latest[code] = dates[last]
+    crowded = [pk for pk, shape in shapes.items() if sum(shape.units.values()) > MAX_UNITS_PER_DAY]
+    if crowded:
+        for (pk,) in _driver_rows(session, _BUSY_DAY_SQL, "claim_pk", crowded):
+            del shapes[pk]
     return shapes
-
-
-def _visit_line(lines):
-    """The pricer's visit lines: a discipline's revenue code, not a site-of-service or telehealth code."""
-    group = sa.func.substr(lines.c.revenue_code, 1, 3)
-    return sa.and_(group.in_(sorted(DISCIPLINE_BY_REVENUE_GROUP)),
-                   sa.or_(lines.c.hcpcs.is_(None), sa.func.upper(lines.c.hcpcs).not_in(sorted(NON_VISIT_HCPCS))))
-
-
-def _irregular(session: Session, pks: list[int]) -> set[int]:
-    """Claims whose units the per-discipline sums do not describe: units that are negative or not
-    whole, or a day above the pricer's 32 units."""
-    lines = AgencyClaimLine.__table__
-    as_float = sa.cast(lines.c.units, sa.Float)
-    odd = session.execute(
-        sa.select(lines.c.claim_pk).distinct().where(
-            id_in(session, lines.c.claim_pk, pks),
-            sa.or_(as_float < 0, as_float != sa.cast(sa.cast(lines.c.units, sa.Integer), sa.Float)))
-    ).scalars().all()
-    busy = session.execute(
-        sa.select(lines.c.claim_pk).distinct()
-        .where(id_in(session, lines.c.claim_pk, pks), _visit_line(lines), lines.c.service_date.is_not(None))
-        .group_by(lines.c.claim_pk, lines.c.service_date)
-        .having(sa.func.sum(sa.cast(lines.c.units, sa.Integer)) > MAX_UNITS_PER_DAY)
-    ).scalars().all()
-    return set(odd) | set(busy)
-
-
-_NO_VISITS = _Shape({}, {}, {}, {}, False)
 
 
 class _Pricing:
@@ -583,7 +704,9 @@ class _Pricing:
         self.to_year_rural_add_on = any(getattr(tables_to.rate_year, f"rural_addon_{c}").value is not None
                                         for c in "abc")
         self.pairs: dict[tuple, _Pair | PricingError] = {}
+        self.categories: dict[tuple, str | None] = {}
         self.formulas: dict[tuple, _FormulaClass] = {}
+        self.amount_tables: dict[tuple, dict[tuple[str, int], Decimal]] = {}
         self.claims: list[ClaimImpact] = []
         self.unpriced: list[UnpricedClaim] = []
         self.caps: dict[str, list[Decimal]] = {}  # per agency: payments and outliers so far, before and after
@@ -597,46 +720,57 @@ class _Pricing:
                 period_claim = dataclasses.replace(period_claim, rural_add_on_category=category)
         return period_claim
 
-    def pair(self, claim: Claim) -> tuple[tuple, _Pair]:
-        pair_key = (claim.hipps, claim.cbsa, claim.quality_data_submitted)
+    def rural_category(self, row: _ClaimRow) -> str | None:
+        """The rural add-on category :meth:`period_claim` gives the claim (by CBSA and county)."""
+        key = (row.cbsa, row.fips_county)
+        if key not in self.categories:
+            category = rural_add_on_category(row, self.tables_from)
+            if category is None and self.to_year_rural_add_on:
+                category = rural_add_on_category(row, self.tables_to)
+            self.categories[key] = category
+        return self.categories[key]
+
+    def pair(self, row: _ClaimRow) -> tuple[tuple, _Pair]:
+        pair_key = (row.hipps, row.cbsa, row.quality_data_submitted)
         pair = self.pairs.get(pair_key)
         if pair is None:
             try:
-                pair = _Pair(claim_parameters(claim, self.tables_from), claim_parameters(claim, self.tables_to))
+                pair = _Pair(claim_parameters(row, self.tables_from), claim_parameters(row, self.tables_to))
             except PricingError as error:
                 pair = error
             self.pairs[pair_key] = pair
         if isinstance(pair, PricingError):
-            raise PricingError(claim.claim_id, pair.reason)
+            raise PricingError(row.claim_id, pair.reason)
         return pair_key, pair
 
     def batch(self, pks: list[int]) -> None:
         """Price a batch of claims: read without lines, shaped in SQL; the lines are read only for
         the claims the pricer itself must see (a class's first claim, claims priced alone)."""
         session = self.session
-        light = stored_claims_by_id(session, pks, lines=not self.use_classes)
-        shapes = _shapes(session, pks) if self.use_classes else {}
-        irregular = _irregular(session, pks) if self.use_classes else set()
+        full: dict[int, Claim] = {}
+        if self.use_classes:
+            rows, shapes = _claim_rows(session, pks), _shapes(session, pks)
+        else:
+            stored = stored_claims_by_id(session, pks)
+            rows, shapes = [_ClaimRow.of(s.pk, s.claim) for s in stored], {}
+            full = {s.pk: s.claim for s in stored}
         prepared = []
         wanted: set[int] = set()
         scheduled: set[tuple] = set()
-        for stored in light:
-            claim = stored.claim
+        for row in rows:
             try:
-                if claim.frequency_code == VOID_FREQUENCY:
-                    raise PricingError(claim.claim_id, "a void (frequency 8) cancels an earlier claim; not priced")
-                pair_key, pair = self.pair(claim)
-                period_claim = self.period_claim(claim)
+                if row.frequency_code == VOID_FREQUENCY:
+                    raise PricingError(row.claim_id, "a void (frequency 8) cancels an earlier claim; not priced")
+                pair_key, pair = self.pair(row)
             except PricingError as error:
-                prepared.append((stored, error))
+                prepared.append((row, error))
                 continue
-            shape = shapes.get(stored.pk, _NO_VISITS) if self.use_classes else _Shape.of(period_claim)
-            key = None
-            if self.use_classes and stored.pk not in irregular:
-                key = _pricing_class(period_claim, shape, pair)
-            class_key = None
+            shape = shapes.get(row.pk)
+            key = class_key = None
+            if shape is not None and row.admission_date is not None:
+                key = _pricing_class(row, self.rural_category(row), shape, pair)
             if key is None:
-                wanted.add(stored.pk)
+                wanted.add(row.pk)
             else:
                 kind, common, *rest = key
                 class_key = (pair_key, kind, common) + (tuple(rest) if kind == "lupa" else ())
@@ -644,58 +778,57 @@ class _Pricing:
                 partial = kind == "period" and rest[0] is not None
                 if formula is None and class_key not in scheduled:
                     scheduled.add(class_key)
-                    wanted.add(stored.pk)
+                    wanted.add(row.pk)
                 elif partial and (formula is None or formula.partial_checked is None) and (class_key, "partial") not in scheduled:
                     scheduled.add((class_key, "partial"))
-                    wanted.add(stored.pk)
-            prepared.append((stored, (pair_key, pair, period_claim, shape, key, class_key)))
-        full = {s.pk: s.claim for s in stored_claims_by_id(session, sorted(wanted))} if self.use_classes else {
-            s.pk: s.claim for s in light}
+                    wanted.add(row.pk)
+            prepared.append((row, (pair, shape, key, class_key)))
+        wanted.difference_update(full)
+        full.update((s.pk, s.claim) for s in stored_claims_by_id(session, sorted(wanted)))
 
         def lines_of(pk: int) -> PeriodClaim:
             if pk not in full:
                 full[pk] = stored_claims_by_id(session, [pk])[0].claim
             return self.period_claim(full[pk])
 
-        for stored, item in prepared:
-            claim = stored.claim
+        for row, item in prepared:
             if isinstance(item, PricingError):
-                self.unpriced.append(UnpricedClaim(stored.pk, claim.agency_id, claim.claim_id, claim.type_of_bill,
-                                                   item.reason))
+                self.unpriced.append(UnpricedClaim(row.pk, row.agency_id, row.claim_id, row.type_of_bill, item.reason))
                 continue
-            pair_key, pair, period_claim, shape, key, class_key = item
+            pair, shape, key, class_key = item
             try:
                 outcome = None
                 if key is not None:
                     formula = self.formulas.get(class_key)
                     if formula is None:
-                        formula = _FormulaClass(key[0], lines_of(stored.pk), shape, pair)
+                        formula = _FormulaClass(key[0], lines_of(row.pk), shape, pair, self.amount_tables)
                         self.formulas[class_key] = formula
-                    outcome = formula.price(claim.claim_id, lambda: lines_of(stored.pk), shape, key[2] if key[0] == "period" else None)
+                    outcome = formula.price(row.claim_id, lambda: lines_of(row.pk), shape,
+                                            key[2] if key[0] == "period" else None)
                 if outcome is None:
-                    full_claim = lines_of(stored.pk)
+                    full_claim = lines_of(row.pk)
                     before = price_period(full_claim, pair.before)
                     after = price_period(full_claim, pair.after)
                     outcome = (_Year.of(before), _Year.of(after), _components(full_claim, pair, before, after))
-                    if not self.use_classes or key is None or shape is _NO_VISITS:
+                    if key is None:
                         shape = _Shape.of(full_claim)
                     self.alone += 1
             except PricingError as error:
-                self.unpriced.append(UnpricedClaim(stored.pk, claim.agency_id, claim.claim_id, claim.type_of_bill,
+                self.unpriced.append(UnpricedClaim(row.pk, row.agency_id, row.claim_id, row.type_of_bill,
                                                    error.reason))
                 continue
-            self.record(stored.pk, claim, period_claim, shape, outcome)
+            self.record(row, shape, outcome)
 
-    def record(self, pk: int, claim: Claim, period_claim: PeriodClaim, shape: _Shape, outcome) -> None:
+    def record(self, row: _ClaimRow, shape: _Shape, outcome: _Outcome) -> None:
         before, after, components = outcome
-        running = self.caps.setdefault(claim.agency_id, [ZERO, ZERO, ZERO, ZERO])
+        running = self.caps.setdefault(row.agency_id, [ZERO, ZERO, ZERO, ZERO])
         self.claims.append(ClaimImpact(
-            pk=pk, agency_id=claim.agency_id, claim_id=claim.claim_id, type_of_bill=claim.type_of_bill,
-            period_from=claim.period_from, hipps=claim.hipps, cbsa=claim.cbsa,
-            quality_data_submitted=claim.quality_data_submitted,
-            rate_variant=_rate_variant(claim.quality_data_submitted, is_rural_cbsa(claim.cbsa)),
+            pk=row.pk, agency_id=row.agency_id, claim_id=row.claim_id, type_of_bill=row.type_of_bill,
+            period_from=row.period_from, hipps=row.hipps, cbsa=row.cbsa,
+            quality_data_submitted=row.quality_data_submitted,
+            rate_variant=_rate_variant(row.quality_data_submitted, is_rural_cbsa(row.cbsa)),
             disciplines=tuple(sorted(shape.visits)),
-            rural_add_on=period_claim.rural_add_on_category is not None,
+            rural_add_on=self.rural_category(row) is not None,
             before=before.total, after=after.total,
             components=tuple(amount if amount else ZERO for amount in components),
             lupa_before=before.lupa, lupa_after=after.lupa,
