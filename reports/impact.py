@@ -177,7 +177,9 @@ def component_chart(lines: Sequence[tuple[str, Decimal]]) -> Chart:
         x = axis - width if amount < 0 else Decimal(axis)
         bars.append(Bar(
             label=name, value=signed_money(amount), x=str(x), y=str(y), width=str(width), height=str(row_height - 6),
-            label_y=str(y + 12), value_x=str((x - 4) if amount < 0 else (x + width + 4)), negative=amount < 0,
+            # a negative bar's value stands right of the axis, where its row is empty, so that the
+            # longest bar's value cannot run into the component names
+            label_y=str(y + 12), value_x=str(axis + 4 if amount < 0 else x + width + 4), negative=amount < 0,
         ))
     return Chart(
         title="Dollars by component", description="Change in payment from each component, and the outlier cap line.",
@@ -201,7 +203,7 @@ def build_impact_report(result: ImpactResult, *, generated_on: date | None = Non
             key=(f"{change.old_key} -> " if change.old_key else "") + change.key, label=change.label or "",
             field=change.field or "", old=display_value(change.old), new=display_value(change.new),
             component=item.component or "none", claims=len(item.claim_pks), dollars=signed_money(item.dollars),
-            shared=item.shared, citation=change.new_provenance.citation if change.new_provenance else "",
+            shared=item.shared, citation=change.citation,
         ))
     largest = sorted(result.claims, key=lambda c: (-abs(c.difference), c.agency_id, c.claim_id))[:LISTED_CLAIMS]
     scope = f"agency {result.agency}" if result.agency else f"all agencies ({len(result.agencies)})"
