@@ -46,6 +46,7 @@ Pricing classes (speed)
 from __future__ import annotations
 
 import dataclasses
+import operator
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -400,6 +401,7 @@ class _PeriodPlan(NamedTuple):
 
     steps: list[tuple[Decimal, Decimal, Decimal, int]]  # per parameter set: payment, threshold, ratio, rates
     limits: list[Decimal]  # per rate input: the lowest threshold of the sets that use it
+    lowest: Decimal  # the lowest threshold of all
     without_outlier: _Outcome  # the outcome of every claim with no outlier under any set
 
 
@@ -432,8 +434,8 @@ class _FormulaClass:
     """
 
     def __init__(self, kind: str, claim: PeriodClaim, shape: _Shape, pair: _Pair,
-                 amount_tables: dict[tuple, dict[tuple[str, int], Decimal]]):
-        """``amount_tables`` holds the per-discipline amounts by rate input, shared by the classes."""
+                 amount_tables: dict[tuple, dict[tuple[str, int], tuple[Decimal, ...]]]):
+        """``amount_tables``: the per-discipline amounts by rate inputs, shared by the classes."""
         self.kind = kind
         self.pair = pair
         self.category = claim.rural_add_on_category
@@ -463,11 +465,12 @@ class _FormulaClass:
                 position[key] = len(self.rate_inputs)
                 self.rate_inputs.append((rates, parameters.wage_index, parameters.labor_share, factor))
             self.rate_input_of_set.append(position[key])
-        self.amounts = [amount_tables.setdefault((kind, tuple(sorted(rates.items())), *rest), {})
-                        for rates, *rest in self.rate_inputs]
+        # a discipline's amount under each rate input, by (discipline, visits or units)
+        self.amounts = amount_tables.setdefault(
+            (kind, tuple((tuple(sorted(rates.items())), *rest) for rates, *rest in self.rate_inputs)), {})
         self.add_ons = [self._add_on(parameters, shape) for parameters in self.parameter_sets]
         self.plans: dict[int | None, _PeriodPlan] = {}
-        first = self._sums(shape.visits if kind == "lupa" else shape.units)
+        first = self._sums(self._entries(shape.visits if kind == "lupa" else shape.units))
         self.usable = [sum(parts) for parts in self._parts(first, None)] == [result.total for result in self.results]
 
     def _factor(self, parameters: PricingParameters) -> Decimal | None:
@@ -486,23 +489,33 @@ class _FormulaClass:
         amount = round_cents(rate * (parameters.lupa_add_on_factors[code] - 1))
         return wage_adjust(amount, parameters.wage_index, parameters.labor_share)
 
-    def _sums(self, counts: Mapping[str, int]) -> list[Decimal]:
-        """Per rate input, the sum of the claim's wage-adjusted amounts per discipline: visits x
-        per-visit rate (``lupa``), rounded(units x per-unit rate) (``period``, the imputed cost).
-        KeyError: a rate the tables lack."""
-        sums = []
-        for (rates, wage_index, labor_share, factor), known in zip(self.rate_inputs, self.amounts):
-            total = ZERO
-            for code, count in counts.items():
-                amount = known.get((code, count))
-                if amount is None:
-                    rate = rates[code]
-                    rate = rate if factor is None else round_cents(rate * factor)
-                    amount = count * rate if self.kind == "lupa" else round_cents(rate * count)
-                    amount = known[(code, count)] = wage_adjust(amount, wage_index, labor_share)
-                total += amount
-            sums.append(total)
-        return sums
+    def _entries(self, counts: Mapping[str, int]) -> list[tuple[Decimal, tuple[Decimal, ...]]]:
+        """Per discipline of the claim, its wage-adjusted amount under each rate input, and the
+        highest of them: visits x per-visit rate (``lupa``), rounded(units x per-unit rate)
+        (``period``, its imputed cost). KeyError: a rate the tables lack."""
+        known = self.amounts
+        entries = []
+        for item in counts.items():
+            entry = known.get(item)
+            if entry is None:
+                code, count = item
+                amounts = tuple(self._amount(rate_input, code, count) for rate_input in self.rate_inputs)
+                entry = known[item] = (max(amounts), amounts)
+            entries.append(entry)
+        return entries
+
+    def _sums(self, entries: list[tuple[Decimal, tuple[Decimal, ...]]]) -> list[Decimal]:
+        """Per rate input, the sum of the claim's amounts (:meth:`_entries`)."""
+        if not entries:
+            return [ZERO] * len(self.rate_inputs)
+        return [sum(column, ZERO) for column in zip(*(amounts for _, amounts in entries))]
+
+    def _amount(self, rate_input: tuple, code: str, count: int) -> Decimal:
+        rates, wage_index, labor_share, factor = rate_input
+        rate = rates[code]
+        rate = rate if factor is None else round_cents(rate * factor)
+        amount = count * rate if self.kind == "lupa" else round_cents(rate * count)
+        return wage_adjust(amount, wage_index, labor_share)
 
     def _plan(self, partial_days: int | None) -> _PeriodPlan:
         plan = self.plans.get(partial_days)
@@ -522,7 +535,7 @@ class _FormulaClass:
         limits = [min(threshold for _, threshold, _, used in steps if used == rate_input)
                   for rate_input in range(len(self.rate_inputs))]
         without_outlier = self._outcome("", [(period_payment, ZERO) for period_payment, *_ in steps])
-        plan = self.plans[partial_days] = _PeriodPlan(steps, limits, without_outlier)
+        plan = self.plans[partial_days] = _PeriodPlan(steps, limits, min(limits), without_outlier)
         return plan
 
     def _parts(self, sums: list[Decimal], partial_days: int | None) -> list[tuple[Decimal, Decimal]]:
@@ -540,14 +553,22 @@ class _FormulaClass:
         if not self.usable:
             return None
         try:
-            sums = self._sums(shape.visits if self.kind == "lupa" else shape.units)
+            entries = self._entries(shape.visits if self.kind == "lupa" else shape.units)
         except KeyError:  # a rate the tables lack: the pricer will say which
             return None
         outcome = None
         if self.kind == "period":
+            # no outlier under any set: the highest amounts are at or below the lowest threshold,
+            # or else each rate input's cost is at or below the thresholds of its sets
             plan = self._plan(partial_days)
-            if all(cost <= limit for cost, limit in zip(sums, plan.limits)):
+            if sum((highest for highest, _ in entries), ZERO) <= plan.lowest:
                 outcome = plan.without_outlier
+            else:
+                sums = self._sums(entries)
+                if all(map(operator.le, sums, plan.limits)):
+                    outcome = plan.without_outlier
+        else:
+            sums = self._sums(entries)
         if outcome is None:
             outcome = self._outcome(claim_id, self._parts(sums, partial_days))
         if partial_days is not None and self.partial_checked is None:
@@ -561,7 +582,7 @@ class _FormulaClass:
 
     def _outcome(self, claim_id: str, parts: list[tuple[Decimal, Decimal]]) -> _Outcome:
         totals = [sum(pair) for pair in parts]
-        components = tuple(totals[k + 1] - totals[k] for k in range(len(COMPONENTS)))
+        components = _cents(totals[k + 1] - totals[k] for k in range(len(COMPONENTS)))
         return (self._year(self.results[0], claim_id, parts[0]), self._year(self.results[-1], claim_id, parts[-1]),
                 components)
 
@@ -597,23 +618,11 @@ _CLAIM_ROW_SQL = (
     "SELECT id, agency_id, claim_id, type_of_bill, period_from, admission_date, patient_status, hipps, cbsa, "
     "fips_county, quality_data_submitted, condition_codes FROM claim WHERE {ids}"
 )
-#: The pricer's visit lines: a discipline's revenue code, not a site-of-service or telehealth code.
-_VISIT_LINE = (
-    f"substr(revenue_code, 1, 3) IN ({', '.join(repr(group) for group in sorted(DISCIPLINE_BY_REVENUE_GROUP))}) "
-    f"AND (hcpcs IS NULL OR upper(hcpcs) NOT IN ({', '.join(repr(code) for code in sorted(NON_VISIT_HCPCS))}))"
-)
-_SHAPE_SQL = (
-    "SELECT claim_pk, substr(revenue_code, 1, 3), count(*), sum(CAST(units AS INTEGER)), min(service_date), "
-    f"max(service_date) FROM claim_line WHERE {{ids}} AND {_VISIT_LINE} GROUP BY claim_pk, substr(revenue_code, 1, 3)"
-)
-_BUSY_DAY_SQL = (
-    f"SELECT DISTINCT claim_pk FROM claim_line WHERE {{ids}} AND {_VISIT_LINE} AND service_date IS NOT NULL "
-    f"GROUP BY claim_pk, service_date HAVING sum(CAST(units AS INTEGER)) > {MAX_UNITS_PER_DAY}"
-)
-#: Lines the grouped query might read otherwise than the pricer: units that are not a whole number
-#: of at least zero, a revenue code that is not four digits, a HCPCS code of other characters than
-#: digits and capital letters.
-#: Units are text in SQLite and numeric in PostgreSQL; other databases get the portable test.
+#: Lines the grouped queries might read otherwise than the pricer: units that are not a whole
+#: number of at least zero, a revenue code that is not four digits, a HCPCS code of other
+#: characters than digits and capital letters (units are text in SQLite, numeric in PostgreSQL;
+#: other databases get the portable test). The claims with one are priced from their lines, so the
+#: queries below compare revenue and HCPCS codes as they are stored.
 _UNUSUAL_LINE = {
     "sqlite": ("units GLOB '*[^0-9]*' OR revenue_code NOT GLOB '[0-9][0-9][0-9][0-9]' "
                "OR hcpcs GLOB '*[^0-9A-Z]*'"),
@@ -623,6 +632,20 @@ _UNUSUAL_LINE = {
 _UNUSUAL_LINE_PORTABLE = ("CAST(units AS FLOAT) < 0 OR CAST(units AS FLOAT) <> CAST(CAST(units AS INTEGER) AS FLOAT) "
                           "OR length(revenue_code) <> 4 OR trim(revenue_code) <> revenue_code "
                           "OR hcpcs <> upper(trim(hcpcs))")
+#: The pricer's visit lines: a discipline's revenue code, not a site-of-service or telehealth code.
+_VISIT_LINE = (
+    f"substr(revenue_code, 1, 3) IN ({', '.join(repr(group) for group in sorted(DISCIPLINE_BY_REVENUE_GROUP))}) "
+    f"AND (hcpcs IS NULL OR hcpcs NOT IN ({', '.join(repr(code) for code in sorted(NON_VISIT_HCPCS))}))"
+)
+#: Per revenue code (several may share a discipline: 0550, 0551 ...), grouped by the code itself.
+_SHAPE_SQL = (
+    "SELECT claim_pk, revenue_code, count(*), sum(CAST(units AS INTEGER)), min(service_date), max(service_date) "
+    f"FROM claim_line WHERE {{ids}} AND {_VISIT_LINE} GROUP BY claim_pk, revenue_code"
+)
+_BUSY_DAY_SQL = (
+    f"SELECT DISTINCT claim_pk FROM claim_line WHERE {{ids}} AND {_VISIT_LINE} AND service_date IS NOT NULL "
+    f"GROUP BY claim_pk, service_date HAVING sum(CAST(units AS INTEGER)) > {MAX_UNITS_PER_DAY}"
+)
 _UNUSUAL_SQL = "SELECT DISTINCT claim_pk FROM claim_line WHERE {{ids}} AND ({unusual})"
 
 
@@ -675,18 +698,24 @@ def _shapes(session: Session, pks: list[int]) -> dict[int, _Shape]:
     priced_from_lines = {pk for (pk,) in _driver_rows(session, unusual, "claim_pk", pks)}
     shapes: dict[int, _Shape] = {}
     dates = _Dates()
-    for pk, revenue_group, visits, unit_count, first, last in _driver_rows(session, _SHAPE_SQL, "claim_pk", pks):
+    for pk, revenue_code, visits, unit_count, first, last in _driver_rows(session, _SHAPE_SQL, "claim_pk", pks):
         if pk in priced_from_lines:
             continue
         shape = shapes.get(pk)
         if shape is None:
             shape = shapes[pk] = _Shape({}, {}, {}, {}, False)
-        code = DISCIPLINE_BY_REVENUE_GROUP[revenue_group]
+        code = DISCIPLINE_BY_REVENUE_GROUP[revenue_code[:3]]
+        first, last = dates[first], dates[last]
+        if code in shape.visits:  # another revenue code of the discipline
+            visits += shape.visits[code]
+            unit_count += shape.units[code]
+            first = min(filter(None, (first, shape.earliest.get(code))), default=None)
+            last = max(filter(None, (last, shape.latest.get(code))), default=None)
         shape.visits[code] = visits
         shape.units[code] = int(unit_count)
         if first is not None:
-            shape.earliest[code] = dates[first]
-            shape.latest[code] = dates[last]
+            shape.earliest[code] = first
+            shape.latest[code] = last
     crowded = [pk for pk, shape in shapes.items() if sum(shape.units.values()) > MAX_UNITS_PER_DAY]
     if crowded:
         for (pk,) in _driver_rows(session, _BUSY_DAY_SQL, "claim_pk", crowded):
@@ -705,8 +734,9 @@ class _Pricing:
                                         for c in "abc")
         self.pairs: dict[tuple, _Pair | PricingError] = {}
         self.categories: dict[tuple, str | None] = {}
+        self.variants: dict[tuple, str] = {}
         self.formulas: dict[tuple, _FormulaClass] = {}
-        self.amount_tables: dict[tuple, dict[tuple[str, int], Decimal]] = {}
+        self.amount_tables: dict[tuple, dict[tuple[str, int], tuple[Decimal, ...]]] = {}
         self.claims: list[ClaimImpact] = []
         self.unpriced: list[UnpricedClaim] = []
         self.caps: dict[str, list[Decimal]] = {}  # per agency: payments and outliers so far, before and after
@@ -729,6 +759,13 @@ class _Pricing:
                 category = rural_add_on_category(row, self.tables_to)
             self.categories[key] = category
         return self.categories[key]
+
+    def rate_variant(self, quality_data_submitted: bool, cbsa: str) -> str:
+        key = (quality_data_submitted, cbsa)
+        variant = self.variants.get(key)
+        if variant is None:
+            variant = self.variants[key] = _rate_variant(quality_data_submitted, is_rural_cbsa(cbsa))
+        return variant
 
     def pair(self, row: _ClaimRow) -> tuple[tuple, _Pair]:
         pair_key = (row.hipps, row.cbsa, row.quality_data_submitted)
@@ -826,11 +863,11 @@ class _Pricing:
             pk=row.pk, agency_id=row.agency_id, claim_id=row.claim_id, type_of_bill=row.type_of_bill,
             period_from=row.period_from, hipps=row.hipps, cbsa=row.cbsa,
             quality_data_submitted=row.quality_data_submitted,
-            rate_variant=_rate_variant(row.quality_data_submitted, is_rural_cbsa(row.cbsa)),
+            rate_variant=self.rate_variant(row.quality_data_submitted, row.cbsa),
             disciplines=tuple(sorted(shape.visits)),
             rural_add_on=self.rural_category(row) is not None,
             before=before.total, after=after.total,
-            components=tuple(amount if amount else ZERO for amount in components),
+            components=components,
             lupa_before=before.lupa, lupa_after=after.lupa,
             outlier_before=before.outlier, outlier_after=after.outlier,
             cap_before=_cap(before, running, 0), cap_after=_cap(after, running, 2),
@@ -889,10 +926,15 @@ def _components(claim: PeriodClaim, pair: _Pair, before: PricingResult, after: P
     attributed = dict(attribute_change(claim, pair.before, pair.after))
     if set(attributed) - set(COMPONENTS):  # the pricer found a change outside its groups
         raise PricingError(claim.claim_id, "the attribution left an unexplained part ('other')")
-    components = tuple(attributed.get(name, ZERO) for name in COMPONENTS)
+    components = _cents(attributed.get(name, ZERO) for name in COMPONENTS)
     if sum(components, ZERO) != after.total - before.total:
         raise PricingError(claim.claim_id, "the components do not sum to the difference")
     return components
+
+
+def _cents(amounts: Iterable[Decimal]) -> tuple[Decimal, ...]:
+    """The amounts with a zero written 0.00, whatever exponent a subtraction gave it."""
+    return tuple(amount if amount else ZERO for amount in amounts)
 
 
 def _cap(year: _Year, running: list[Decimal], offset: int) -> Decimal:
@@ -913,30 +955,33 @@ def _cap(year: _Year, running: list[Decimal], offset: int) -> Decimal:
 
 
 def _totals(claims: Sequence[ClaimImpact], unpriced: Sequence[UnpricedClaim]) -> list[Totals]:
-    groups: dict[str | None, list[ClaimImpact]] = defaultdict(list)
+    """Totals per agency, then for all claims as the sums of the agencies' (cents add exactly)."""
+    groups: dict[str, list[ClaimImpact]] = defaultdict(list)
     for claim in claims:
         groups[claim.agency_id].append(claim)
-        groups[None].append(claim)
-    groups.setdefault(None, [])
     unpriced_count: dict[str | None, int] = defaultdict(int)
     for item in unpriced:
         unpriced_count[item.agency_id] += 1
         unpriced_count[None] += 1
         groups.setdefault(item.agency_id, [])
-    totals = []
-    for agency_id in sorted(groups, key=lambda a: (a is None, a or "")):
+    agencies = []
+    for agency_id in sorted(groups):
         members = groups[agency_id]
-        components = [ZERO] * len(COMPONENTS)
-        for claim in members:
-            for index, amount in enumerate(claim.components):
-                components[index] += amount
-        totals.append(Totals(
+        columns = list(zip(*(claim.components for claim in members))) or [()] * len(COMPONENTS)
+        agencies.append(Totals(
             agency_id=agency_id, claims=len(members), unpriced=unpriced_count[agency_id],
-            before=sum((c.before for c in members), ZERO), after=sum((c.after for c in members), ZERO),
-            components=tuple(zip(COMPONENTS, components)),
-            cap_before=sum((c.cap_before for c in members), ZERO), cap_after=sum((c.cap_after for c in members), ZERO),
+            before=sum(map(operator.attrgetter("before"), members), ZERO), after=sum(map(operator.attrgetter("after"), members), ZERO),
+            components=tuple(zip(COMPONENTS, (sum(column, ZERO) for column in columns))),
+            cap_before=sum(map(operator.attrgetter("cap_before"), members), ZERO),
+            cap_after=sum(map(operator.attrgetter("cap_after"), members), ZERO),
         ))
-    return totals
+    components = [sum((dict(a.components)[name] for a in agencies), ZERO) for name in COMPONENTS]
+    return agencies + [Totals(
+        agency_id=None, claims=len(claims), unpriced=unpriced_count[None],
+        before=sum((a.before for a in agencies), ZERO), after=sum((a.after for a in agencies), ZERO),
+        components=tuple(zip(COMPONENTS, components)),
+        cap_before=sum((a.cap_before for a in agencies), ZERO), cap_after=sum((a.cap_after for a in agencies), ZERO),
+    )]
 
 
 def component_of(change: Change) -> str | None:
