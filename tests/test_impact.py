@@ -9,7 +9,8 @@ import io
 import json
 import os
 import shutil
-from datetime import date
+from collections import defaultdict
+from datetime import date, timedelta
 from decimal import Decimal
 from functools import cache
 
@@ -19,9 +20,20 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from kb import database, ingest
-from kb.claims import load_claims_files, read_claims
+from kb.claims import (
+    TablesCache,
+    claim_parameters,
+    iter_stored_claims,
+    load_claims_files,
+    read_claims,
+    rural_add_on_category,
+    store_claims,
+    to_period_claim,
+)
 from kb.diff import HCPCS, Change, Provenance
 from kb.impact import COMPONENTS, ZERO, hcpcs_impact, impact
+from kb.pricing import NON_VISIT_HCPCS, PricingError, apply_outlier_cap, attribute_change, price_period
+from kb.store import FileIdentity
 from kb.sample_agency import SAMPLE_BENEFICIARY_HASH_KEY, AgencyProfile, generate_sample, synthetic_npi
 from loaders.x12_837i import write_837i
 from regulations.catalogue import load_catalogue
@@ -115,6 +127,114 @@ def test_every_claim_is_priced_or_listed_and_components_sum_exactly(result):
         assert moved[name] != 0, name
     for name in ("loss-sharing ratio", "LUPA add-on factors", "rural add-on", "late NOA rule"):
         assert moved[name] == 0, name
+
+
+def priced_by_the_pricer(session):
+    """Every stored claim priced by the pricer itself, with no pricing class: ``price_period`` under
+    CY2023's and CY2024's parameters, ``attribute_change``, and ``apply_outlier_cap`` over each
+    agency's claims in period order. (pk -> (before, after, components)), {pk: reason} of the
+    claims it refuses, and {(pk, year): what the cap took}."""
+    cache = TablesCache(session, CATALOGUE)
+    before_tables, after_tables = cache.on(date(2023, 1, 1)), cache.on(date(2024, 1, 1))
+    after_has_rural_add_on = any(getattr(after_tables.rate_year, f"rural_addon_{c}").value is not None for c in "abc")
+    priced, refused = {}, {}
+    results_by_agency = defaultdict(lambda: ([], []))
+    for stored in iter_stored_claims(session):
+        claim = stored.claim
+        try:
+            before_parameters = claim_parameters(claim, before_tables)
+            after_parameters = claim_parameters(claim, after_tables)
+            period_claim = to_period_claim(claim, before_tables)
+            if period_claim.rural_add_on_category is None and after_has_rural_add_on:
+                period_claim = dataclasses.replace(period_claim,
+                                                   rural_add_on_category=rural_add_on_category(claim, after_tables))
+            before, after = price_period(period_claim, before_parameters), price_period(period_claim, after_parameters)
+            components = dict(attribute_change(period_claim, before_parameters, after_parameters))
+        except PricingError as error:
+            refused[stored.pk] = error.reason
+            continue
+        priced[stored.pk] = (before, after, components)
+        for year, priced_result in enumerate((before, after)):
+            results_by_agency[claim.agency_id][year].append((stored.pk, priced_result))
+    taken = {}
+    for years in results_by_agency.values():
+        for year, results in enumerate(years):
+            capped = apply_outlier_cap([priced_result for _, priced_result in results]).results
+            for (pk, priced_result), after_cap in zip(results, capped):
+                taken[(pk, year)] = priced_result.total - after_cap.total
+    return priced, refused, taken
+
+
+def unusual_claims():
+    """Claims the grouped queries must not shape: a day above 32 units, a HCPCS code in lower
+    case, two revenue codes of one discipline, a visit without a date, units not whole. Their ids
+    sort after the generated claims' ("P..."), so none is the first claim of a pricing class."""
+    claims = [c for c in agencies()[0] if c.agency_id == URBAN and c.type_of_bill == "0329"]
+    busiest = max(claims, key=lambda c: sum(line.units for line in c.lines))
+    site_of_service = next(c for c in claims if any(line.hcpcs == "Q5001" for line in c.lines))
+
+    def visits(claim):
+        return [line for line in claim.lines if line.revenue_code[:3] in ("042", "043", "044", "055", "056", "057")
+                and line.hcpcs not in NON_VISIT_HCPCS]
+
+    def nursing_days(claim):
+        return [line.service_date for line in visits(claim) if line.revenue_code == "0551"]
+
+    # a LUPA period with two nursing visits; a transfer whose first and last visits are nursing
+    lupa = next(c for c in claims if len(nursing_days(c)) >= 2 and len(visits(c)) <= 3)
+    transfer = next(c for c in claims if c.patient_status == "06" and len(nursing_days(c)) >= 3
+                    and {min(nursing_days(c)), max(nursing_days(c))} == {min(line.service_date for line in visits(c)),
+                                                                        max(line.service_date for line in visits(c))})
+    first_and_last = {min(nursing_days(transfer)), max(nursing_days(transfer))}
+    second_visit = sorted(visits(lupa), key=lambda line: line.line_number)[1]
+
+    def changed(claim, claim_id, change):
+        return dataclasses.replace(claim, claim_id=claim_id, lines=tuple(change(line) for line in claim.lines))
+
+    one_day = busiest.period_from + timedelta(days=3)
+    return [
+        changed(busiest, "X-BUSY-1", lambda line: dataclasses.replace(line, service_date=one_day)
+                if line.revenue_code.startswith("055") else line),
+        changed(site_of_service, "X-LOWER-1", lambda line: dataclasses.replace(line, hcpcs=line.hcpcs.lower())
+                if line.hcpcs == "Q5001" else line),
+        changed(busiest, "X-SPLIT-1", lambda line: dataclasses.replace(line, revenue_code="0550")
+                if line.revenue_code == "0551" and line.line_number % 2 else line),
+        changed(lupa, "X-SPLIT-2", lambda line: dataclasses.replace(line, revenue_code="0550")
+                if line == second_visit else line),
+        changed(transfer, "X-SPLIT-3", lambda line: dataclasses.replace(line, revenue_code="0550")
+                if line.revenue_code == "0551" and line.service_date in first_and_last else line),
+        changed(busiest, "X-UNDATED-1", lambda line: dataclasses.replace(line, service_date=None)
+                if line.revenue_code.startswith("055") and line.line_number % 3 == 0 else line),
+        changed(busiest, "X-HALF-1", lambda line: dataclasses.replace(line, units=Decimal("1.5"))
+                if line.line_number == 2 else line),
+    ]
+
+
+def test_every_claim_is_paid_what_the_pricer_itself_gives(loaded):
+    """The pricing classes, the shapes read in SQL and the running outlier cap against the pricer
+    run on each claim's lines, to the cent, with claims the grouped queries must not shape."""
+    with Session(loaded) as session:
+        store_claims(session, unusual_claims(), FileIdentity("unusual.csv", "0" * 64, 1), file_format="csv")
+        result = impact(session, CATALOGUE, from_year=2023, to_year=2024)
+        priced, refused, taken = priced_by_the_pricer(session)
+        session.rollback()
+    assert {u.pk: u.reason for u in result.unpriced} == refused
+    assert "line 2: units 1.5 is not a whole number" in refused.values()
+    assert {c.pk for c in result.claims} == set(priced)
+    crafted = {c.claim_id: c for c in result.claims if c.claim_id.startswith("X-")}
+    assert set(crafted) == {"X-BUSY-1", "X-LOWER-1", "X-SPLIT-1", "X-SPLIT-2", "X-SPLIT-3", "X-UNDATED-1"}
+    assert crafted["X-SPLIT-2"].lupa_before and crafted["X-SPLIT-1"].has_outlier
+    for claim in result.claims:
+        before, after, components = priced[claim.pk]
+        assert (claim.before, claim.after) == (before.total, after.total), claim.claim_id
+        assert (claim.outlier_before, claim.outlier_after) == (before.outlier_amount, after.outlier_amount)
+        assert (claim.lupa_before, claim.lupa_after) == (before.lupa, after.lupa)
+        assert set(components) <= set(COMPONENTS)
+        assert claim.components == tuple(components.get(name, ZERO) for name in COMPONENTS), claim.claim_id
+        assert (claim.cap_before, claim.cap_after) == (taken[(claim.pk, 0)], taken[(claim.pk, 1)]), claim.claim_id
+    assert result.totals.cap_before == sum(amount for (_, year), amount in taken.items() if year == 0) > 0
+    assert result.totals.cap_after == sum(amount for (_, year), amount in taken.items() if year == 1)
+    assert result.pricing_classes and result.priced_alone < len(result.claims) // 10
 
 
 def test_pricing_classes_give_what_pricing_each_claim_alone_gives(loaded, result):
