@@ -65,6 +65,7 @@ from kb.claims import (
     ADJUSTMENT_FREQUENCY,
     LIST_SEPARATOR,
     VOID_FREQUENCY,
+    driver_id_condition,
     stored_claim_ids,
     stored_claims_by_id,
     TablesCache,
@@ -658,11 +659,7 @@ def _driver_rows(session: Session, sql: str, column: str, ids: Sequence[int]) ->
     own tuples: no SQLAlchemy compilation of thousands of parameters, no per-value processing
     (SQLite gives dates as text)."""
     connection = session.connection()
-    if connection.dialect.name == "postgresql":
-        condition, parameters = f"{column} = ANY(%s)", (list(ids),)
-    else:
-        placeholder = "?" if connection.dialect.paramstyle == "qmark" else "%s"
-        condition, parameters = f"{column} IN ({', '.join([placeholder] * len(ids))})", tuple(ids)
+    condition, parameters = driver_id_condition(connection, column, ids)
     cursor = connection.connection.cursor()
     try:
         cursor.execute(sql.format(ids=condition), parameters)
