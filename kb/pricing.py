@@ -718,7 +718,7 @@ def _without_outlier(
             -result.outlier_amount,
             f"outliers so far {outliers_so_far} + {result.outlier_amount} exceed the pool "
             f"rounded({result.outlier_cap_ratio} x payments so far) = {pool}: outlier set to 0",
-            "42 CFR 484.240",
+            "Social Security Act sec. 1895(b)(5)(B)",
         )
     )
     base = dataclasses.replace(result, trace=tuple(kept), outlier_capped=True)
