@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
@@ -514,6 +515,67 @@ def stored_claim_ids(
     if period_through is not None:
         query = query.where(table.c.period_from <= period_through)
     return [row[0] for row in session.execute(query)]
+
+
+class Superseded(NamedTuple):
+    """A stored claim a later adjustment replaced or a void cancelled: not the agency's claim now."""
+
+    pk: int
+    agency_id: str
+    claim_id: str
+    type_of_bill: str
+    reason: str
+
+
+def superseded_claims(session: Session, *, agency: str | None = None) -> list[Superseded]:
+    """The stored claims that an adjustment or a void took the place of.
+
+    Claims of one beneficiary (the keyed hash), agency, period start and kind of bill (the type of
+    bill's first three characters) are one claim's versions. Taken in the order they were loaded
+    (files in load order, claims in file order: the order an agency sends them), an adjustment
+    (frequency 7) replaces every version standing before it and a void (frequency 8) cancels them;
+    any other claim for payment stands beside those before it. Frequencies that are letters (a
+    notice of admission ...) are not claims for payment and take no part. Only groups that hold an
+    adjustment or a void are read back from the database.
+    """
+    table = AgencyClaim.__table__
+    kind = sa.func.substr(table.c.type_of_bill, 1, 3)
+    frequency = sa.func.substr(table.c.type_of_bill, 4, 1)
+    key = (table.c.agency_id, table.c.beneficiary_key, table.c.period_from, kind)
+    groups = (
+        sa.select(*key[:3], kind.label("kind"))
+        .group_by(*key)
+        .having(sa.func.count() > 1)
+        .having(sa.func.max(sa.case((frequency.in_([ADJUSTMENT_FREQUENCY, VOID_FREQUENCY]), 1), else_=0)) == 1)
+    )
+    if agency is not None:
+        groups = groups.where(table.c.agency_id == agency)
+    groups = groups.subquery()
+    members = (
+        sa.select(table.c.id, table.c.agency_id, table.c.claim_id, table.c.type_of_bill, *key[1:3])
+        .join(groups, sa.and_(table.c.agency_id == groups.c.agency_id,
+                              table.c.beneficiary_key == groups.c.beneficiary_key,
+                              table.c.period_from == groups.c.period_from, kind == groups.c.kind))
+        .order_by(table.c.id)
+    )
+    standing: dict[tuple, list] = defaultdict(list)
+    superseded = []
+    for row in session.execute(members):
+        code = row.type_of_bill[3:]
+        if not code.isdigit():
+            continue
+        versions = standing[(row.agency_id, row.beneficiary_key, row.period_from, row.type_of_bill[:3])]
+        if code not in (ADJUSTMENT_FREQUENCY, VOID_FREQUENCY):
+            versions.append(row)
+            continue
+        action = "replaced by adjustment" if code == ADJUSTMENT_FREQUENCY else "cancelled by void"
+        superseded.extend(
+            Superseded(earlier.id, earlier.agency_id, earlier.claim_id, earlier.type_of_bill,
+                       f"{action} {row.claim_id} (type of bill {row.type_of_bill}), loaded after it; not priced")
+            for earlier in versions
+        )
+        versions[:] = [row] if code == ADJUSTMENT_FREQUENCY else []
+    return superseded
 
 
 def iter_stored_claims(

@@ -23,14 +23,16 @@
    component (``per-visit rates`` is the effect of all of them), so their dollars overlap.
 
 A claim the pricer refuses (a notice of admission, no HIPPS, a CBSA missing from a year's wage
-index ...) is listed with the reason: every claim is either priced or listed.
+index ...) is listed with the reason: every claim is either priced or listed. So is a claim that a
+later adjustment replaced or a void cancelled (``kb.claims.superseded_claims``): only the version
+that stands is the agency's claim, and pricing both would count its dollars twice.
 
 Pricing classes (speed)
     Pricing a claim and attributing its difference takes sixteen runs of the pricer (about 2 ms);
     100,000 claims would take minutes. Claims are therefore read without their lines (only the
     columns the impact reads, through the driver), shaped in SQL (visits, units and first and last
-    visit per discipline, one grouped query per batch), and put in classes the pricer must price alike but for their visits and units per discipline
-    (``_FormulaClass``): LUPA periods under both years' thresholds, and non-LUPA periods under
+    visit per discipline, one grouped query per batch), and put in classes the pricer must price
+    alike but for their visits and units per discipline (``_FormulaClass``): LUPA periods under both years' thresholds, and non-LUPA periods under
     both. The class's first claim is priced by the pricer under every parameter set of the
     attribution; for the other claims the few steps that depend on their own visits or units (the
     per-discipline wage-adjusted amounts, the outlier over the pricer's own threshold, a partial
@@ -68,6 +70,7 @@ from kb.claims import (
     driver_id_condition,
     stored_claim_ids,
     stored_claims_by_id,
+    superseded_claims,
     TablesCache,
     claim_parameters,
     is_rural_cbsa,
@@ -900,7 +903,10 @@ def impact(
                          old_provenance=old_provenance, new_provenance=new_provenance)
 
     pricing = _Pricing(session, tables_from, tables_to, pricing_classes)
-    ids = stored_claim_ids(session, agency=agency)
+    superseded = superseded_claims(session, agency=agency)
+    pricing.unpriced.extend(UnpricedClaim(*claim) for claim in superseded)
+    left_out = {claim.pk for claim in superseded}
+    ids = [pk for pk in stored_claim_ids(session, agency=agency) if pk not in left_out]
     with _cycle_collection_paused():
         for start in range(0, len(ids), CLAIM_BATCH):
             pricing.batch(ids[start : start + CLAIM_BATCH])

@@ -27,6 +27,7 @@ from kb.claims import (
     read_claims,
     rural_add_on_category,
     store_claims,
+    superseded_claims,
     to_period_claim,
 )
 from kb.models import AgencyClaim, AgencyClaimLine, Release
@@ -119,6 +120,34 @@ def test_a_claim_already_loaded_from_another_file_names_both_files(engine, tmp_p
     assert "second.csv" in message and "already loaded from first.837i" in message
     assert raised.value.field == "claim_id" and raised.value.line is not None
     assert counts(engine) == before
+
+
+def test_adjustments_replace_and_voids_cancel_the_versions_loaded_before_them(engine, tmp_path):
+    finals = [c for c in sample().claims if c.type_of_bill == "0329"]
+    a, b, c, d = finals[:4]
+
+    def version(claim, claim_id, frequency):
+        return dataclasses.replace(claim, claim_id=claim_id, type_of_bill="032" + frequency)
+
+    first = [*finals, version(d, "D-NOA", "A")]
+    # a: adjusted twice; b: voided, then billed anew; c: a void of another agency's claim does
+    # not touch it; d: a notice of admission takes no part, a later adjustment replaces the claim
+    second = [version(a, "A-ADJ-1", "7"), version(b, "B-VOID", "8"),
+              dataclasses.replace(version(c, "C-VOID", "8"), agency_id=synthetic_npi(6))]
+    third = [version(a, "A-ADJ-2", "7"), version(b, "B-REBILL", "9"), version(d, "D-ADJ", "7")]
+    generated = sample()
+    for number, claims in enumerate((first, second, third)):
+        load(engine, write_837i_file(tmp_path / f"batch-{number}.837i", claims, generated.member_ids))
+    with Session(engine) as session:
+        superseded = {s.claim_id: s.reason for s in superseded_claims(session)}
+        only_other_agency = superseded_claims(session, agency=synthetic_npi(6))
+    assert superseded == {
+        a.claim_id: "replaced by adjustment A-ADJ-1 (type of bill 0327), loaded after it; not priced",
+        "A-ADJ-1": "replaced by adjustment A-ADJ-2 (type of bill 0327), loaded after it; not priced",
+        b.claim_id: "cancelled by void B-VOID (type of bill 0328), loaded after it; not priced",
+        d.claim_id: "replaced by adjustment D-ADJ (type of bill 0327), loaded after it; not priced",
+    }
+    assert only_other_agency == []
 
 
 def test_a_claim_listed_twice_in_one_file_is_refused_by_store_claims(engine):

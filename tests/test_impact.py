@@ -28,6 +28,7 @@ from kb.claims import (
     read_claims,
     rural_add_on_category,
     store_claims,
+    superseded_claims,
     to_period_claim,
 )
 from kb.diff import HCPCS, Change, Provenance
@@ -62,6 +63,10 @@ def agencies():
     claims.append(dataclasses.replace(first, claim_id="NOA-1", type_of_bill="032A"))
     claims.append(dataclasses.replace(first, claim_id="NOWHERE-1", cbsa="00001",
                                       value_codes=(("61", Decimal(1)), ("85", Decimal(39061)))))
+    # an adjustment sent after its claim replaces it; a void cancels its claim: neither is priced
+    adjusted, voided = [c for c in claims if c.agency_id == URBAN and c.type_of_bill == "0329"][1:3]
+    claims.append(dataclasses.replace(adjusted, claim_id="ADJ-1", type_of_bill="0327"))
+    claims.append(dataclasses.replace(voided, claim_id="VOID-1", type_of_bill="0328"))
     return tuple(claims), member_ids
 
 
@@ -108,10 +113,15 @@ def result(loaded):
 def test_every_claim_is_priced_or_listed_and_components_sum_exactly(result):
     stored = len(agencies()[0])
     assert len(result.claims) + len(result.unpriced) == stored
+    adjusted, voided = [c for c in agencies()[0] if c.agency_id == URBAN and c.type_of_bill == "0329"][1:3]
     assert {u.claim_id: u.reason for u in result.unpriced} == {
         "NOA-1": "type of bill 032A is a notice of admission, not priced",
         "NOWHERE-1": "CBSA 00001 is not in the wage index in force on 2023-01-01",
+        adjusted.claim_id: "replaced by adjustment ADJ-1 (type of bill 0327), loaded after it; not priced",
+        voided.claim_id: "cancelled by void VOID-1 (type of bill 0328), loaded after it; not priced",
+        "VOID-1": "a void (frequency 8) cancels an earlier claim; not priced",
     }
+    assert "ADJ-1" in {c.claim_id for c in result.claims}
     assert len({c.pk for c in result.claims} | {u.pk for u in result.unpriced}) == stored
     for claim in result.claims:
         assert len(claim.components) == len(COMPONENTS)
@@ -120,7 +130,7 @@ def test_every_claim_is_priced_or_listed_and_components_sum_exactly(result):
     assert totals.after - totals.before == sum(amount for _, amount in totals.components)
     assert totals.before == sum(c.before for c in result.claims)
     assert [a.agency_id for a in result.agencies] == sorted([URBAN, RURAL])
-    assert sum(a.claims for a in result.agencies) == totals.claims == stored - 2
+    assert sum(a.claims for a in result.agencies) == totals.claims == stored - 5
     # the CY2024 rules moved these figures (DOMAIN.md section 3): each has a nonzero component
     moved = dict(totals.components)
     for name in ("case-mix weight", "30-day rate", "labor share", "wage index", "per-unit rates", "FDL ratio"):
@@ -137,10 +147,16 @@ def priced_by_the_pricer(session):
     cache = TablesCache(session, CATALOGUE)
     before_tables, after_tables = cache.on(date(2023, 1, 1)), cache.on(date(2024, 1, 1))
     after_has_rural_add_on = any(getattr(after_tables.rate_year, f"rural_addon_{c}").value is not None for c in "abc")
-    priced, refused = {}, {}
+    refused = {claim.pk: claim.reason for claim in superseded_claims(session)}
+    priced = {}
     results_by_agency = defaultdict(lambda: ([], []))
     for stored in iter_stored_claims(session):
         claim = stored.claim
+        if stored.pk in refused:
+            continue
+        if claim.type_of_bill == "0328":
+            refused[stored.pk] = "a void (frequency 8) cancels an earlier claim; not priced"
+            continue
         try:
             before_parameters = claim_parameters(claim, before_tables)
             after_parameters = claim_parameters(claim, after_tables)
@@ -305,7 +321,7 @@ def test_report_totals_equal_the_sum_over_claims(result):
     assert page.xpath("//svg") and page.xpath('//tr[@class="unpriced-claim"]')
     document = json.loads(render_json(report))
     assert Decimal(document["totals"]["difference"]) == csv_sum("difference")
-    assert len(document["unpriced"]) == 2
+    assert len(document["unpriced"]) == len(result.unpriced) == 5
     assert "| All claims |" in render_markdown(report)
 
 
