@@ -143,7 +143,8 @@ def priced_by_the_pricer(session):
     """Every stored claim priced by the pricer itself, with no pricing class: ``price_period`` under
     CY2023's and CY2024's parameters, ``attribute_change``, and ``apply_outlier_cap`` over each
     agency's claims in period order. (pk -> (before, after, components)), {pk: reason} of the
-    claims it refuses, and {(pk, year): what the cap took}."""
+    claims it refuses (and of the voids and the claims a later version took the place of), and
+    {(pk, year): what the cap took}."""
     cache = TablesCache(session, CATALOGUE)
     before_tables, after_tables = cache.on(date(2023, 1, 1)), cache.on(date(2024, 1, 1))
     after_has_rural_add_on = any(getattr(after_tables.rate_year, f"rural_addon_{c}").value is not None for c in "abc")
