@@ -21,7 +21,7 @@ test: $(BIN)/.installed
 	.ci/test
 
 bench: $(BIN)/.installed
-	for b in bench/bench_*.py; do $(BIN)/python $$b || exit 1; done
+	.ci/bench
 
 clean:
 	rm -rf $(VENV) $(OUT)
