@@ -706,12 +706,15 @@ def read_claims(
         session, agency=agency, period_from=period_from, period_through=period_through)]
 
 
-def find_claims(session: Session, claim_id: str, *, agency: str | None = None) -> list[StoredClaim]:
+def find_claims(session: Session, claim_id: str, *, agency: str | None = None,
+                type_of_bill: str | None = None) -> list[StoredClaim]:
     """Every stored claim with this claim id (one per agency and type of bill)."""
     table = AgencyClaim.__table__
     query = sa.select(table.c.id).where(table.c.claim_id == claim_id)
     if agency is not None:
         query = query.where(table.c.agency_id == agency)
+    if type_of_bill is not None:
+        query = query.where(table.c.type_of_bill == type_of_bill)
     ids = [row[0] for row in session.execute(query.order_by(table.c.agency_id, table.c.type_of_bill))]
     return stored_claims_by_id(session, ids)
 

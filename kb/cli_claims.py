@@ -17,7 +17,14 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlmodel import Session
 
-from kb.claims import TablesCache, beneficiary_hash_key, find_claims, load_claims_files, price_claim
+from kb.claims import (
+    TablesCache,
+    beneficiary_hash_key,
+    find_claims,
+    load_claims_files,
+    price_claim,
+    superseded_claims,
+)
 from kb.cli_common import console, reports_errors
 from kb.parameters import ParameterError
 from kb.pricing import PricingError
@@ -108,30 +115,38 @@ def claims_generate(obj, periods, seed, year, out, file_format, agency_serial, s
 @click.command("price")
 @click.argument("claim_id")
 @click.option("--agency", help="The agency (NPI) when several agencies have this claim id.")
+@click.option("--type-of-bill", help="The type of bill when several claims have this id (an adjustment, 0327, "
+              "often keeps its claim's id).")
 @click.option("--rules", "rules_year", type=int, help="Price under January 1 of this year's rules (default: the claim's from-date).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 @reports_errors
-def price_command(obj, claim_id, agency, rules_year, as_json):
+def price_command(obj, claim_id, agency, type_of_bill, rules_year, as_json):
     """Price one stored claim: every step with its formula and citation, and the 10% outlier cap.
 
     Example: hhkb price P0000012-01 --rules 2024
     """
     with Session(obj.engine) as session:
-        found = find_claims(session, claim_id, agency=agency)
+        found = find_claims(session, claim_id, agency=agency, type_of_bill=type_of_bill)
         if not found:
-            raise PricingError(claim_id, "no stored claim has this id" + (f" for agency {agency}" if agency else ""))
+            named = "".join(f" for {what} {value}" for what, value in (("agency", agency), ("type of bill", type_of_bill))
+                            if value)
+            raise PricingError(claim_id, "no stored claim has this id" + named)
         if len(found) > 1:
             which = ", ".join(f"agency {s.claim.agency_id} type of bill {s.claim.type_of_bill}" for s in found)
-            raise PricingError(claim_id, f"{len(found)} stored claims have this id ({which}): name one with --agency")
+            raise PricingError(claim_id, f"{len(found)} stored claims have this id ({which}): "
+                                         "name one with --agency or --type-of-bill")
         priced = price_claim(session, found[0].claim, rules_year=rules_year)
+        superseded = next((s.reason for s in superseded_claims(session, agency=found[0].claim.agency_id)
+                           if s.pk == found[0].pk), None)
     result = priced.result
     claim = priced.claim
     if as_json:
         document = {
             "agency_id": claim.agency_id, "claim_id": claim.claim_id, "type_of_bill": claim.type_of_bill,
             "period_from": claim.period_from.isoformat(), "hipps": claim.hipps, "cbsa": claim.cbsa,
-            "rules_on": priced.rules_on.isoformat(), "total": str(result.total), "lupa": result.lupa,
+            "rules_on": priced.rules_on.isoformat(), "superseded": superseded,
+            "total": str(result.total), "lupa": result.lupa,
             "outlier": str(result.outlier_amount), "outlier_cap": priced.outlier_cap_room(),
             "trace": [{k: str(v) for k, v in asdict(step).items()} for step in result.trace],
         }
@@ -145,6 +160,8 @@ def price_command(obj, claim_id, agency, rules_year, as_json):
     console.print(table)
     click.echo(f"total {result.total}")
     click.echo(f"outlier cap: {priced.outlier_cap_room()}")
+    if superseded:
+        click.echo(f"note: this claim was {superseded.removesuffix('; not priced')}: hhkb impact does not count it")
 
 
 @click.command("impact")

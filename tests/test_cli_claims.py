@@ -64,6 +64,31 @@ def test_csv_generation_loads_too(hhkb, tmp_path):
     assert "5 rows" in hhkb("claims", "load", str(claims_file)).stdout
 
 
+def test_an_adjustment_with_its_claims_id_replaces_it(hhkb, tmp_path):
+    claims_file = tmp_path / "agency.csv"
+    assert hhkb("claims", "generate", "--periods", "5", "--year", "2023", "--out", str(claims_file),
+                "--format", "csv").exit_code == 0
+    with open(claims_file, newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    claim_id = rows[0]["claim_id"]
+    adjustment = tmp_path / "adjustment.csv"
+    with open(adjustment, "w", newline="") as stream:
+        writer = csv.DictWriter(stream, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows({**row, "type_of_bill": "0327"} for row in rows if row["claim_id"] == claim_id)
+    assert hhkb("claims", "load", str(claims_file), str(adjustment)).exit_code == 0
+
+    both = hhkb("price", claim_id)
+    assert both.exit_code == 1 and "--type-of-bill" in both.stderr and "type of bill 0327" in both.stderr
+    original = hhkb("price", claim_id, "--type-of-bill", "0329")
+    assert original.exit_code == 0
+    assert f"note: this claim was replaced by adjustment {claim_id} (type of bill 0327)" in original.stdout
+    replacing = hhkb("price", claim_id, "--type-of-bill", "0327", "--json")
+    assert json.loads(replacing.stdout)["superseded"] is None
+    result = hhkb("impact", "--from", "2023", "--to", "2024", "--out", str(tmp_path / "report"))
+    assert "5 claims priced, 1 not priced" in result.stdout
+
+
 def test_bad_input_is_one_line_and_a_nonzero_status(hhkb, tmp_path):
     not_claims = tmp_path / "letter.txt"
     not_claims.write_text("Dear biller,\n")
