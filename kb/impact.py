@@ -32,19 +32,20 @@ Pricing classes (speed)
     100,000 claims would take minutes. Claims are therefore read without their lines (only the
     columns the impact reads, through the driver), shaped in SQL (visits, units and first and last
     visit per discipline, one grouped query per batch), and put in classes the pricer must price
-    alike but for their visits and units per discipline (``_FormulaClass``): LUPA periods under both years' thresholds, and non-LUPA periods under
-    both. The class's first claim is priced by the pricer under every parameter set of the
-    attribution; for the other claims the few steps that depend on their own visits or units (the
-    per-discipline wage-adjusted amounts, the outlier over the pricer's own threshold, a partial
-    period's share) are taken with the pricer's rounding functions, and the class is used only if
-    those steps give back every one of the pricer's totals for its first claim (and for its first
-    partial period). Components are then the differences between consecutive parameter sets,
-    exactly as ``attribute_change`` takes them. A non-LUPA claim whose imputed cost stays at or
-    below every threshold (most claims) takes its class's outcome as it is. Any other claim
-    (visits between the two thresholds, a day above 32 units, units not whole, a revenue or HCPCS
-    code SQL might read otherwise than the pricer, a late NOA or a VBP factor) is priced from its
-    lines by ``price_period`` and ``attribute_change``. ``pricing_classes=False`` prices every
-    claim that way; the tests compare the two, and both with the pricer run on each claim.
+    alike but for their visits and units per discipline (``_FormulaClass``): LUPA periods under both
+    years' thresholds, and non-LUPA periods under both. The class's first claim is priced by the
+    pricer under every parameter set of the attribution; for the other claims the few steps that
+    depend on their own visits or units (the per-discipline wage-adjusted amounts, the outlier over
+    the pricer's own threshold, a partial period's share) are taken with the pricer's rounding
+    functions, and the class is used only if those steps give back every one of the pricer's totals
+    for its first claim (and for its first partial period). Components are then the differences
+    between consecutive parameter sets, exactly as ``attribute_change`` takes them. A non-LUPA claim
+    whose imputed cost stays at or below every threshold (most claims) takes its class's outcome as
+    it is. Any other claim (visits between the two thresholds, a day above 32 units, units not
+    whole, a revenue or HCPCS code SQL might read otherwise than the pricer, a late NOA or a VBP
+    factor) is priced from its lines by ``price_period`` and ``attribute_change``.
+    ``pricing_classes=False`` prices every claim that way; the tests compare the two, and both with
+    the pricer run on each claim.
 """
 
 from __future__ import annotations
