@@ -230,6 +230,7 @@ class PricingResult:
     vbp_adjustment_factor: Decimal
     outlier_cap_ratio: Decimal
     outlier_capped: bool = False
+    outlier_cap_citation: str = ""
 
     @property
     def outlier_paid(self) -> Decimal:
@@ -420,6 +421,7 @@ def price_period(claim: PeriodClaim, parameters: PricingParameters) -> PricingRe
         late_noa_days=late_days,
         vbp_adjustment_factor=claim.vbp_adjustment_factor,
         outlier_cap_ratio=parameters.outlier_cap_ratio,
+        outlier_cap_citation=parameters.cite("outlier_cap_ratio"),
     )
     return _with_final_steps(draft, draft.outlier_amount, parameters.cite("late_noa_grace_days"))
 
@@ -718,7 +720,7 @@ def _without_outlier(
             -result.outlier_amount,
             f"outliers so far {outliers_so_far} + {result.outlier_amount} exceed the pool "
             f"rounded({result.outlier_cap_ratio} x payments so far) = {pool}: outlier set to 0",
-            "Social Security Act sec. 1895(b)(5)(B)",
+            result.outlier_cap_citation,
         )
     )
     base = dataclasses.replace(result, trace=tuple(kept), outlier_capped=True)

@@ -83,6 +83,7 @@ def params(year: int, hipps: str = "1FC11", *, quality: bool = True) -> PricingP
             "thirty_day_rate": f"{rule['rule']} 30-day rate",
             "case_mix_weight": f"hrg-{year}.csv {hipps}",
             "per_visit_rates": f"rev-{year}.csv",
+            "outlier_cap_ratio": "SSA 1895(b)(5)(B)",
         },
     )
 
@@ -424,7 +425,7 @@ def test_outlier_cap_zeroes_an_outlier_beyond_10_percent_of_payments():
     assert capped.total == Decimal("2227.47")
     assert outcome.removed == Decimal("483.54")
     assert outcome.capped_claim_ids == ("B",)
-    assert any(step.name == "outlier cap" for step in capped.trace)
+    assert [step.citation for step in capped.trace if step.name == "outlier cap"] == ["SSA 1895(b)(5)(B)"]
 
 
 def test_outlier_cap_keeps_an_outlier_that_fits_exactly():
