@@ -1,7 +1,13 @@
 """CMS Home Health PPS pricer tables (``../shared/cms/hhpps/``): bytes in, frozen rows out.
 
 CMS ships the static tables of its Home Health Agency pricer as small CSV files, one set per
-calendar year. A table is recognised by its header row, never by its file name:
+calendar year. A table is recognised by the columns its header row names, never by its file name,
+and read by the columns it needs: in any order, with any letter case, extra columns left unread,
+optional columns allowed to be missing (the table says which were absent and which were not read),
+and columns with no name at all (CY2026 ends every row with six empty cells) allowed as long as
+they stay empty. CMS changes these layouts without notice (CY2025's wage index has only its four
+required columns). A file that names most of a layout's columns but lacks a required one is an
+error naming that column, never a silent skip:
 
 ``hrg``
     ``code,effectiveDate,weight,threshold``: one row per HIPPS code (432 PDGM groups), its case-mix
@@ -30,11 +36,12 @@ calendar year. A table is recognised by its header row, never by its file name:
 
 Encoding, decided from the bytes: a UTF-8 byte order mark is dropped; bytes that decode as UTF-8
 are read as UTF-8 (all shipped files do: they are ASCII except a few names); otherwise the file is
-read as cp1252 (CMS's usual Windows code page) and a warning says so. Names are kept exactly as
-read; a name holding a replacement character (U+FFFD, 2024's "Mayag\\ufffdez, PR"), a question
+read as cp1252 (CMS's usual Windows code page) and a warning says so. Names are kept as
+read apart from surrounding spaces; a name holding a replacement character (U+FFFD, 2024's "Mayag\\ufffdez, PR"), a question
 mark standing for a letter (2020's "Mayag?ez, PR") or any other non-ASCII character (2020's
 "San Germ\\u00dfn, PR") is flagged in ``HhppsTable.name_flags`` for a person to check.
 
+Cells are read without their surrounding spaces (CY2026 writes ``"MASSACHUSETTS "``).
 Numbers are exact ``Decimal`` built from the text: ``"01.0124"`` is ``Decimal("1.0124")`` and 2023's
 ``"194"`` stays ``Decimal("194")`` (equal to 194.00, not padded).
 """
@@ -44,11 +51,12 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Literal
 
 from loaders.errors import LoadError
@@ -176,6 +184,8 @@ class HhppsTable:
     conflicts: tuple[WageIndexConflict, ...] = ()
     name_flags: tuple[NameFlag, ...] = ()
     warnings: tuple[str, ...] = ()
+    absent_columns: tuple[str, ...] = ()  # optional columns of the layout the file does not have
+    unread_columns: tuple[str, ...] = ()  # named columns of the file that no layout column reads
 
     @property
     def year(self) -> int | None:
@@ -190,7 +200,7 @@ class Column:
     header: str
     attribute: str
     read: Callable[[str], Any]
-    required: bool = True  # False: the cell may be blank (read as None)
+    required: bool = True  # False: the column may be absent and its cells blank (read as None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,10 +209,6 @@ class Layout:
     row_type: type
     columns: tuple[Column, ...]
     key_attribute: str
-
-    @property
-    def headers(self) -> tuple[str, ...]:
-        return tuple(c.header for c in self.columns)
 
 
 def _read_decimal(text: str) -> Decimal:
@@ -330,28 +336,80 @@ def decode_table_bytes(data: bytes) -> tuple[str, str]:
         return data.decode("latin-1"), "latin-1"
 
 
-def _layout_for_header(header: list[str]) -> Layout | None:
-    """The layout whose columns are exactly ``header`` (any order), else ``None``."""
-    names = [h.strip() for h in header]
+@dataclass(frozen=True, slots=True)
+class HeaderMatch:
+    """How a file's header row maps onto a layout: the position of each column it has, the
+    optional columns it lacks, the named columns nobody reads, and the columns with no name."""
+
+    layout: Layout
+    position: Mapping[str, int]
+    absent: tuple[str, ...]
+    unread: tuple[str, ...]
+    unnamed: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderProblem:
+    """Why a header row matches no layout. ``near`` is the layout it comes close to (at least two of
+    its columns and half of the required ones), so the problem is worth an error, not a skip."""
+
+    message: str
+    field: str | None
+    near: Layout | None
+
+
+def match_header(header: list[str]) -> HeaderMatch | HeaderProblem:
+    """The layout a header row names, read by the columns each layout needs.
+
+    Every layout whose required columns are all present is a candidate; the one that reads most
+    of the file's columns wins. Names are compared without surrounding spaces and letter case.
+    """
+    names = [cell.strip() for cell in header]
+    folded = [name.casefold() for name in names]
+    unnamed = tuple(index for index, name in enumerate(names) if not name)
+    candidates: list[HeaderMatch] = []
+    near: list[tuple[float, Layout, list[str], str | None]] = []
     for layout in LAYOUTS:
-        if sorted(names) == sorted(layout.headers):
-            return layout
-    return None
-
-
-def _closest_layout(header: list[str]) -> Layout | None:
-    """The layout sharing most columns with ``header``, when it shares at least half of its own
-    and is unambiguous: used to name a missing or unexpected column rather than say "unknown"."""
-    names = {h.strip() for h in header}
-    scored = sorted(
-        ((len(names & set(layout.headers)) / len(layout.headers), layout) for layout in LAYOUTS),
-        key=lambda pair: pair[0],
-        reverse=True,
+        wanted = {column.header.casefold(): column.header for column in layout.columns}
+        position: dict[str, int] = {}
+        repeated = None
+        for index, name in enumerate(folded):
+            if name in wanted:
+                if wanted[name] in position:
+                    repeated = repeated or wanted[name]
+                position.setdefault(wanted[name], index)
+        required = [column.header for column in layout.columns if column.required]
+        missing = [header_name for header_name in required if header_name not in position]
+        if not missing and repeated is None:
+            absent = tuple(column.header for column in layout.columns if column.header not in position)
+            read = set(position.values())
+            unread = tuple(names[index] for index in range(len(names)) if names[index] and index not in read)
+            candidates.append(HeaderMatch(layout, MappingProxyType(position), absent, unread, unnamed))
+        else:
+            share = (len(required) - len(missing)) / len(required)
+            if share >= 0.5 and len(position) >= 2:
+                near.append((share, layout, missing, repeated))
+    if candidates:
+        candidates.sort(key=lambda match: len(match.position), reverse=True)
+        if len(candidates) > 1 and len(candidates[0].position) == len(candidates[1].position):
+            kinds = " and ".join(_describe(match.layout) for match in candidates[:2])
+            return HeaderProblem(f"the header fits both an {kinds}: rename or drop a column", None, None)
+        return candidates[0]
+    near.sort(key=lambda item: item[0], reverse=True)
+    if near and (len(near) == 1 or near[0][0] > near[1][0]):
+        _share, layout, missing, repeated = near[0]
+        if repeated is not None:
+            return HeaderProblem(f"{_describe(layout)}: column {repeated!r} appears twice", repeated, layout)
+        return HeaderProblem(f"looks like an {_describe(layout)} but lacks column {missing[0]!r}",
+                             missing[0], layout)
+    shown = ",".join(names)[:120]
+    expected = ", ".join(
+        repr(",".join(column.header for column in layout.columns if column.required)) for layout in LAYOUTS
     )
-    best_score, best = scored[0]
-    if best_score < 0.5 or (len(scored) > 1 and scored[1][0] == best_score):
-        return None
-    return best
+    return HeaderProblem(
+        f"not an HH PPS pricer table: header {shown!r} has the required columns of none of {expected}",
+        None, None,
+    )
 
 
 def _first_line(path: Path) -> list[str] | None:
@@ -364,13 +422,24 @@ def _first_line(path: Path) -> list[str] | None:
     return next(csv.reader([lines[0]]), None)
 
 
-def is_hhpps_table(path: str | Path) -> bool:
-    """True when the file's header row is that of one of the pricer tables."""
+def recognise_table(path: str | Path) -> HeaderMatch | HeaderProblem | None:
+    """What the first line of a file says: a layout, a near miss worth an error, or ``None``
+    (not a table at all, or not a file)."""
     path = Path(path)
     if not path.is_file():
-        return False
+        return None
     header = _first_line(path)
-    return header is not None and _layout_for_header(header) is not None
+    if header is None:
+        return None
+    found = match_header(header)
+    if isinstance(found, HeaderProblem) and found.near is None:
+        return None
+    return found
+
+
+def is_hhpps_table(path: str | Path) -> bool:
+    """True when the file's header row names the columns of one of the pricer tables."""
+    return isinstance(recognise_table(path), HeaderMatch)
 
 
 def read_hhpps_table(path: str | Path) -> HhppsTable:
@@ -391,35 +460,36 @@ def parse_hhpps_table(data: bytes, path: str | Path = "<bytes>") -> HhppsTable:
         records.pop()
     if not records:
         raise LoadError(path, "empty file: no header row")
-    header = [h.strip() for h in records[0]]
-    layout = _layout_for_header(header)
-    if layout is None:
-        raise _header_error(path, header)
+    found = match_header(records[0])
+    if isinstance(found, HeaderProblem):
+        raise LoadError(path, found.message, line=1, field=found.field)
+    layout, width = found.layout, len(records[0])
     if len(records) == 1:
         raise LoadError(path, f"{_describe(layout)} has a header but no rows", line=2)
-    position = {name: index for index, name in enumerate(header)}
 
     rows: list[HhppsRow] = []
     for line_number, record in enumerate(records[1:], start=2):
         if not any(cell.strip() for cell in record):
             raise LoadError(path, "blank row inside the table", line=line_number)
-        if len(record) != len(header):
-            raise LoadError(
-                path,
-                f"{len(record)} cells where the header has {len(header)}",
-                line=line_number,
-            )
+        if len(record) > width and any(cell.strip() for cell in record[width:]):
+            raise LoadError(path, f"{len(record)} cells where the header has {width}", line=line_number)
+        for index in found.unnamed:
+            if index < len(record) and record[index].strip():
+                raise LoadError(
+                    path, f"a value under column {index + 1}, which the header leaves without a name",
+                    line=line_number,
+                )
         values: dict[str, Any] = {"row": line_number}
         for column in layout.columns:
-            cell = record[position[column.header]]
-            stripped = cell.strip()
-            if not stripped:
+            index = found.position.get(column.header)
+            cell = record[index].strip() if index is not None and index < len(record) else ""
+            if not cell:
                 if column.required:
                     raise LoadError(path, "empty cell", line=line_number, field=column.header)
                 values[column.attribute] = None
                 continue
             try:
-                values[column.attribute] = column.read(cell if column.read is _read_text else stripped)
+                values[column.attribute] = column.read(cell)
             except ValueError as exc:
                 raise LoadError(path, str(exc), line=line_number, field=column.header) from exc
         rows.append(layout.row_type(**values))
@@ -431,6 +501,8 @@ def parse_hhpps_table(data: bytes, path: str | Path = "<bytes>") -> HhppsTable:
         _refuse_duplicates(path, layout, rows)
 
     warnings: list[str] = []
+    if found.unread:
+        warnings.append("columns not read: " + ", ".join(repr(name) for name in found.unread))
     if encoding != "utf-8":
         warnings.append(f"not valid UTF-8: read as {encoding}")
     dates = sorted({row.effective_date for row in rows if hasattr(row, "effective_date")})
@@ -451,6 +523,8 @@ def parse_hhpps_table(data: bytes, path: str | Path = "<bytes>") -> HhppsTable:
         conflicts=conflicts,
         name_flags=name_flags,
         warnings=tuple(warnings),
+        absent_columns=found.absent,
+        unread_columns=found.unread,
     )
 
 
@@ -495,33 +569,6 @@ def resolve_wage_index(table: HhppsTable, policy: ConflictPolicy) -> dict[str, W
 
 def _describe(layout: Layout) -> str:
     return f"HH PPS {layout.kind} table"
-
-
-def _header_error(path: str | Path, header: list[str]) -> LoadError:
-    layout = _closest_layout(header)
-    if layout is None:
-        shown = ",".join(header)[:120]
-        return LoadError(
-            path,
-            f"not an HH PPS pricer table: header {shown!r} matches none of "
-            + ", ".join(repr(",".join(lay.headers)) for lay in LAYOUTS),
-            line=1,
-        )
-    missing = [name for name in layout.headers if name not in header]
-    if missing:
-        return LoadError(
-            path, f"{_describe(layout)}: missing column {missing[0]!r}", line=1, field=missing[0]
-        )
-    duplicated = sorted({name for name in header if header.count(name) > 1})
-    if duplicated:
-        return LoadError(
-            path, f"{_describe(layout)}: column {duplicated[0]!r} appears twice", line=1,
-            field=duplicated[0],
-        )
-    unexpected = [name for name in header if name not in layout.headers]
-    return LoadError(
-        path, f"{_describe(layout)}: unexpected column {unexpected[0]!r}", line=1, field=unexpected[0]
-    )
 
 
 def _refuse_duplicates(path: str | Path, layout: Layout, rows: list[HhppsRow]) -> None:

@@ -25,6 +25,13 @@ HHPPS_DIR = CMS / "hhpps"
 X12_DIR = SHARED / "x12"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
+#: The HH PPS pricer tables the tests rest on, by name: a file added to ../shared later changes no
+#: test's expectations.
+HHPPS_YEARS = (2020, 2021, 2022, 2023, 2024, 2025, 2026)
+HHPPS_FILES = tuple(
+    HHPPS_DIR / f"{kind}-{year}.csv" for year in HHPPS_YEARS for kind in ("hrg", "rev", "cbsa-wage-index")
+) + (HHPPS_DIR / "add-on-table.csv", HHPPS_DIR / "extra-add-on-table.csv")
+
 POSTGRES_URL = os.environ.get("HHKB_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
 

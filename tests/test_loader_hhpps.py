@@ -1,4 +1,5 @@
-"""HH PPS pricer tables: the five real years, and one bad file per failure mode."""
+"""HH PPS pricer tables: the real years, each layout variation CMS shipped, and one bad file per
+failure mode."""
 
 from __future__ import annotations
 
@@ -20,9 +21,9 @@ from loaders.hhpps import (
     resolve_wage_index,
 )
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-HHPPS = SHARED / "cms" / "hhpps"
-YEARS = (2020, 2021, 2022, 2023, 2024)
+from tests.conftest import HHPPS_DIR as HHPPS
+from tests.conftest import HHPPS_FILES
+from tests.conftest import HHPPS_YEARS as YEARS
 
 HRG_HEADER = "code,effectiveDate,weight,threshold\n"
 
@@ -42,7 +43,7 @@ def _weights(tables, year) -> dict[str, HrgRow]:
 
 
 def test_every_file_is_recognised_by_its_header(tables):
-    assert sorted(Path(t.path).name for t in tables) == sorted(p.name for p in HHPPS.glob("*.csv"))
+    assert {path.name for path in HHPPS_FILES} <= {Path(t.path).name for t in tables}
     kinds = {(t.kind, t.year) for t in tables}
     for year in YEARS:
         assert {("hrg", year), ("rev", year), ("wage_index", year)} <= kinds
@@ -179,12 +180,70 @@ def _fails(tmp_path, text: str | bytes, name: str = "table.csv") -> LoadError:
 def test_missing_column(tmp_path):
     error = _fails(tmp_path, "code,effectiveDate,threshold\n1AA11,20240101,4\n")
     assert (error.line, error.field) == (1, "weight")
-    assert "missing column 'weight'" in str(error)
+    assert "looks like an HH PPS hrg table but lacks column 'weight'" in str(error)
+    error = _fails(tmp_path, "cbsa,effectiveDate,name\n10180,20250101,Abilene\n")
+    assert (error.line, error.field) == (1, "geographicWageIndex")
+    assert not is_hhpps_table(tmp_path / "table.csv")
 
 
-def test_unexpected_column(tmp_path):
-    error = _fails(tmp_path, "code,effectiveDate,weight,threshold,note\n1AA11,20240101,1.0,4,x\n")
-    assert (error.line, error.field) == (1, "note")
+def test_a_column_named_twice(tmp_path):
+    error = _fails(tmp_path, "code,effectiveDate,weight,Weight,threshold\n1AA11,20240101,1.0,1.0,4\n")
+    assert (error.line, error.field) == (1, "weight")
+    assert "appears twice" in error.message
+
+
+def test_a_value_under_a_column_with_no_name(tmp_path):
+    error = _fails(tmp_path, "code,effectiveDate,weight,threshold,,\n1AA11,20240101,1.0,4,,\n"
+                             "1AA21,20240101,1.1,4,,x\n")
+    assert error.line == 3 and "column 6, which the header leaves without a name" in error.message
+
+
+# --- the variations CMS ships: each read as the same rows ---------------------------------------
+
+WAGE_2024_HEADER = ("cbsa,effectiveDate,geographicWageIndex,name,imputedFloorWageIndex,"
+                    "reclassifiedWageIndex,ruralFloorWageIndex,size")
+WAGE_ROWS = (WageIndexRow("10180", date(2025, 1, 1), Decimal("0.8141"), "Abilene, TX", None, None, None,
+                          None, 2),
+             WageIndexRow("99922", date(2025, 1, 1), Decimal("1.0109"), "MASSACHUSETTS", None, None, None,
+                          None, 3))
+
+
+@pytest.mark.parametrize("text", [
+    pytest.param(WAGE_2024_HEADER + '\n10180,20250101,0.8141,"Abilene, TX",,,,\n99922,20250101,1.0109,'
+                 'MASSACHUSETTS,,,,\n', id="2024-layout"),
+    pytest.param('cbsa,effectiveDate,geographicWageIndex,name\n10180,20250101,0.8141,"Abilene, TX"\n'
+                 '99922,20250101,1.0109,MASSACHUSETTS\n', id="2025-four-columns"),
+    pytest.param('cbsa,effectiveDate,geographicWageIndex,name,,,,,,\n10180,20250101,0.8141,"Abilene, TX",,,,,,'
+                 '\n99922,20250101,1.0109,MASSACHUSETTS ,,,,,,\n', id="2026-trailing-empty-and-padded"),
+    pytest.param('\ufeffname,CBSA,geographicwageindex,effectiveDate\r\n"Abilene, TX",10180,"0.8141",20250101'
+                 '\r\n  MASSACHUSETTS , 99922 ,01.0109,20250101\r\n', id="bom-crlf-any-order-case-quoted"),
+    pytest.param('cbsa,effectiveDate,geographicWageIndex,name,note\n10180,20250101,0.8141,"Abilene, TX",a'
+                 '\n99922,20250101,1.0109,MASSACHUSETTS,b\n', id="extra-column"),
+])
+def test_wage_index_layout_variations_read_the_same_rows(text):
+    table = parse_hhpps_table(text.encode("utf-8"), "wage.csv")
+    assert table.kind == "wage_index" and table.rows == WAGE_ROWS
+
+
+def test_the_table_says_which_columns_were_absent_and_which_were_not_read():
+    four = parse_hhpps_table(b"cbsa,effectiveDate,geographicWageIndex,name,note\n10180,20250101,0.8,A,x\n")
+    assert four.absent_columns == ("imputedFloorWageIndex", "reclassifiedWageIndex", "ruralFloorWageIndex",
+                                   "size")
+    assert four.unread_columns == ("note",)
+    assert "columns not read: 'note'" in four.warnings
+    full = parse_hhpps_table((WAGE_2024_HEADER + "\n10180,20250101,0.8,A,,,,\n").encode())
+    assert full.absent_columns == () and full.unread_columns == () and full.warnings == ()
+
+
+def test_the_shipped_2025_and_2026_wage_indexes(tables):
+    by_year = {year: _one(tables, "wage_index", year) for year in (2024, 2025, 2026)}
+    assert by_year[2025].absent_columns == by_year[2026].absent_columns == (
+        "imputedFloorWageIndex", "reclassifiedWageIndex", "ruralFloorWageIndex", "size")
+    assert by_year[2024].absent_columns == ()
+    assert (len(by_year[2025].rows), len(by_year[2026].rows)) == (501, 489)
+    massachusetts = next(row for row in by_year[2026].rows if row.cbsa == "50013")
+    assert massachusetts.name == "MASSACHUSETTS" and massachusetts.row == 478
+    assert next(row.wage_index for row in by_year[2025].rows if row.cbsa == "99901") == Decimal("0.6471")
 
 
 def test_non_numeric_weight(tmp_path):

@@ -12,14 +12,14 @@ from kb import ingest
 from kb.parameters import ParameterError, hipps_history, hipps_meaning, wage_index_history, year_tables
 from kb.pricing import ClaimLine, PeriodClaim, price_period
 from regulations.catalogue import load_catalogue
-from tests.conftest import HHPPS_DIR
+from tests.conftest import HHPPS_FILES, HHPPS_YEARS
 
 CATALOGUE = load_catalogue()
 
 
 @pytest.fixture
 def hhpps(engine):
-    ingest.load_files(engine, [HHPPS_DIR])
+    ingest.load_files(engine, HHPPS_FILES)
     return engine
 
 
@@ -81,8 +81,9 @@ def test_histories_and_meanings(hhpps):
     with Session(hhpps) as session:
         history = hipps_history(session, "1fc11")
         wage = wage_index_history(session, "35614")
-    assert [h.effective_from.year for h in history] == [2020, 2021, 2022, 2023, 2024]
-    assert len(wage) == 5 and all(w.cbsa == "35614" for w in wage)
+    assert [h.effective_from.year for h in history] == list(HHPPS_YEARS)
+    assert [h.weight for h in history][-3:] == [Decimal("1.0929"), Decimal("1.0912"), Decimal("1.0804")]
+    assert len(wage) == len(HHPPS_YEARS) and all(w.cbsa == "35614" for w in wage)
     assert [m[2] for m in hipps_meaning("1FC11")] == [
         "early period, community admission", "behavioral health", "high", "none", "always 1 under PDGM"]
 
