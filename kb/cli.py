@@ -70,10 +70,15 @@ def db_upgrade(obj: Context):
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--effective", callback=_date, help="Effective date for files whose name does not tell it (YYYY-MM-DD).")
+@click.option("--strict", is_flag=True,
+              help="Refuse the load (store nothing) when a folder holds a file hhkb would skip (documentation aside).")
 @click.pass_obj
 @reports_errors
-def load(obj: Context, paths, effective):
+def load(obj: Context, paths, effective, strict):
     """Load CMS files (zips, txt, xlsx, csv, or folders of them), recognised by their content.
+
+    A folder load ends with the files it skipped and why; CMS's documentation (record layouts,
+    readmes) is named as such.
 
     Example: hhkb load ../shared/cms/hcpcs
     """
@@ -81,15 +86,20 @@ def load(obj: Context, paths, effective):
                   console=Console(stderr=True), transient=True) as progress:
         task = progress.add_task("reading", total=None)
         report = ingest.load_files(
-            obj.engine, paths, effective=effective,
+            obj.engine, paths, effective=effective, strict=strict,
             on_file=lambda path: progress.update(task, description=f"reading {path.name}"),
         )
     for summary in report.stored:
         click.echo(summary.describe())
-    for skipped in report.skipped:
-        click.echo(f"{skipped.path}: skipped, {skipped.reason}")
     for warning in report.warnings:
         click.echo(f"warning: {warning}", err=True)
+    for documentation, heading in ((True, "documentation, not data"),
+                                   (False, "skipped (--strict refuses a load that skips files)")):
+        listed = [skipped for skipped in report.skipped if skipped.documentation is documentation]
+        if listed:
+            click.echo(f"{heading}: {len(listed)} file(s)")
+            for skipped in listed:
+                click.echo(f"  {skipped.path}: {skipped.reason}")
 
 
 @main.command("releases")

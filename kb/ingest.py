@@ -7,6 +7,7 @@ in effective-date order whatever order they were named in.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -18,6 +19,7 @@ from kb.database import transaction
 from kb.store import FileIdentity, StoreSummary, find_release, store_hcpcs_release, store_hhpps_table
 from kb.corrections import store_hcpcs_corrections
 from loaders import hcpcs, hcpcs_corrections, hhpps
+from loaders.archives import is_zip, open_zip, read_member
 from loaders.errors import LoadError
 from regulations.catalogue import Catalogue, load_catalogue
 
@@ -28,8 +30,12 @@ RURAL_ADDON_EFFECTIVE = date(2019, 1, 1)
 
 @dataclass(frozen=True)
 class Skipped:
+    """A file a folder load did not store, and why; ``documentation`` when it is CMS's prose about
+    the data (a record layout, a readme) rather than data."""
+
     path: Path
     reason: str
+    documentation: bool = False
 
 
 @dataclass
@@ -41,16 +47,49 @@ class LoadReport:
 
 def recognise(path: Path) -> str | None:
     """What kind of source ``path`` is, judged by its content: ``hcpcs``, ``hcpcs-corrections``,
-    ``hhpps`` or None."""
+    ``hhpps`` or None. A file that comes close to a known kind without being one (a pricer table
+    that lacks a column) raises ``LoadError`` saying why."""
     if path.stat().st_size == 0:
         raise LoadError(path, "the file is empty")
-    if hhpps.is_hhpps_table(path):
+    table = hhpps.recognise_table(path)
+    if isinstance(table, hhpps.HeaderProblem):
+        raise LoadError(path, table.message, line=1, field=table.field)
+    if table is not None:
         return "hhpps"
     if hcpcs.is_hcpcs_file(path):
         return "hcpcs"
     if hcpcs_corrections.is_corrections_file(path):
         return "hcpcs-corrections"
     return None
+
+
+#: CMS's documentation shipped beside the data: named in a folder load, never stored.
+_RECORD_LAYOUT = re.compile(rb"CMS RIF REPORT")
+_README_NAME = re.compile(r"readme|proc_notes", re.IGNORECASE)
+_DOCUMENT_BYTES = 8 * 1024 * 1024
+
+
+def documentation(path: Path) -> str | None:
+    """What kind of CMS documentation ``path`` is (a record layout, a readme), or None; a zip is
+    documentation when every member is."""
+    if _README_NAME.search(path.name):
+        return "CMS readme"
+    data = path.read_bytes()
+    if not is_zip(data):
+        return "CMS record layout" if _RECORD_LAYOUT.search(data[:4096]) else None
+    try:
+        with open_zip(data, str(path)) as archive:
+            members = [info for info in archive.infolist() if not info.is_dir()]
+            kinds = {
+                "CMS readme" if _README_NAME.search(info.filename)
+                else "CMS record layout" if _RECORD_LAYOUT.search(
+                    read_member(archive, info, f"{path}!{info.filename}", limit=_DOCUMENT_BYTES)[:4096])
+                else None
+                for info in members
+            }
+    except LoadError:
+        return None
+    return kinds.pop() if members and len(kinds) == 1 and None not in kinds else None
 
 
 def expand(paths: Iterable[str | Path]) -> list[tuple[Path, bool]]:
@@ -74,6 +113,7 @@ def load_files(
     effective: date | None = None,
     catalogue: Catalogue | None = None,
     on_file: Callable[[Path], None] | None = None,
+    strict: bool = False,
 ) -> LoadReport:
     """Load every file named (folders: every file in them that hhkb recognises).
 
@@ -81,7 +121,8 @@ def load_files(
     order, whatever order they were named in, so that knowledge time only moves forward.
 
     A file named on its own that hhkb does not recognise is an error; inside a folder it is
-    reported as skipped.
+    reported as skipped, with the reason (CMS's documentation is named as such). ``strict`` makes
+    any skipped file other than documentation an error, raised before anything is stored.
     """
     catalogue = catalogue or load_catalogue()
     report = LoadReport()
@@ -89,12 +130,18 @@ def load_files(
     for path, named in expand(paths):
         if on_file:
             on_file(path)
-        kind = recognise(path) if named or path.stat().st_size else None
+        try:
+            kind = recognise(path)
+        except LoadError as error:
+            if named:
+                raise
+            report.skipped.append(Skipped(path, error.message))
+            continue
         if kind is None:
             if named:
-                raise LoadError(path, "not a file hhkb knows: expected a CMS HCPCS release (zip, txt, xlsx) "
-                                      "or an HH PPS pricer table (csv)")
-            report.skipped.append(Skipped(path, "not a source hhkb loads"))
+                raise LoadError(path, "not a file hhkb knows: expected a CMS HCPCS release (zip, txt, xlsx), "
+                                      "HCPCS corrections, or an HH PPS pricer table (csv)")
+            report.skipped.append(_unrecognised(path))
             continue
         identity = FileIdentity.of(path)
         if kind == "hcpcs":
@@ -116,9 +163,22 @@ def load_files(
             report.warnings.extend(f"{path.name}: {warning}" for warning in table.warnings)
             pending.append(((1, table.effective_date or RURAL_ADDON_EFFECTIVE, date.min, path.name),
                             _hhpps_step(engine, table, identity, catalogue)))
+    refused = [skipped for skipped in report.skipped if not skipped.documentation]
+    if strict and refused:
+        first = refused[0]
+        raise LoadError(first.path, f"skipped ({first.reason}) and --strict refuses skipped files"
+                        + (f"; {len(refused) - 1} more skipped" if len(refused) > 1 else ""))
     for _key, step in sorted(pending, key=lambda item: item[0]):
         report.stored.append(step())
     return report
+
+
+def _unrecognised(path: Path) -> Skipped:
+    """A file of a folder that is no source: CMS's documentation says so, anything else is named."""
+    described = documentation(path)
+    if described is not None:
+        return Skipped(path, described, documentation=True)
+    return Skipped(path, "not a source hhkb loads")
 
 
 def _hcpcs_step(engine: Engine, parsed, identity: FileIdentity) -> Callable[[], StoreSummary]:

@@ -142,7 +142,8 @@ def test_a_folder_of_everything_loads_in_order_with_corrections(database_url, tm
 
     out = run(database_url, "load", str(CMS)).output
     assert "2018 corrections V4" in out and "0 not applied" in out
-    assert "Record-Layout.zip: skipped" in out
+    assert "documentation, not data: 3 file(s)" in out
+    assert "2017-Record-Layout.zip: CMS record layout" in out
     known_before = json.loads(run(database_url, "code", "G0279", "--as-of", "2018-03-01",
                                   "--known-on", "2017-12-01", "--json").output)
     known_after = json.loads(run(database_url, "code", "G0279", "--as-of", "2018-03-01",
@@ -218,3 +219,58 @@ def test_check_an_agency_loaded_from_an_837i(loaded, tmp_path, monkeypatch):
                                      for f in json.loads(result.output)["findings"])
     assert findings(stored) == findings(from_file)
     assert json.loads(stored.output)["claims_checked"] == 20
+
+
+# --- folder loads: what was skipped and why, documentation named, --strict ----------------------
+
+
+@pytest.fixture
+def mixed_folder(tmp_path):
+    folder = tmp_path / "cms"
+    folder.mkdir()
+    (folder / "hrg-2024.csv").write_bytes((HHPPS_DIR / "hrg-2024.csv").read_bytes())
+    header, first = (HHPPS_DIR / "rev-2024.csv").read_text().splitlines()[:2]
+    cut = header.split(",").index("ruralUnitDollarRate")
+    (folder / "rates.csv").write_text(",".join(c for i, c in enumerate(header.split(",")) if i != cut) + "\n"
+                                      + ",".join(c for i, c in enumerate(first.split(",")) if i != cut) + "\n")
+    (folder / "notes.csv").write_text("subject,remark\nx,y\n")
+    (folder / "empty.csv").write_bytes(b"")
+    with zipfile.ZipFile(folder / "2019-HCPCS-Record-Layout.zip", "w") as archive:
+        archive.writestr("HCPCS2019_recordlayout.txt", "\n  CMS RIF REPORT\n  AS OF: 09/12/2018\n")
+    (folder / "HCPC2019_README.txt").write_text("The 2019 HCPCS file.\n")
+    return folder
+
+
+def test_a_folder_load_lists_each_skipped_file_with_its_reason(database_url, mixed_folder):
+    out = run(database_url, "load", str(mixed_folder)).output
+    lines = out.splitlines()
+    assert any(line.startswith("hrg-2024.csv: release") for line in lines)
+    documentation = lines.index("documentation, not data: 2 file(s)")
+    assert sorted(lines[documentation + 1:documentation + 3]) == [
+        f"  {mixed_folder / '2019-HCPCS-Record-Layout.zip'}: CMS record layout",
+        f"  {mixed_folder / 'HCPC2019_README.txt'}: CMS readme",
+    ]
+    skipped = lines.index("skipped (--strict refuses a load that skips files): 3 file(s)")
+    assert sorted(lines[skipped + 1:]) == [
+        f"  {mixed_folder / 'empty.csv'}: the file is empty",
+        f"  {mixed_folder / 'notes.csv'}: not a source hhkb loads",
+        f"  {mixed_folder / 'rates.csv'}: looks like an HH PPS rev table but lacks column 'ruralUnitDollarRate'",
+    ]
+
+
+def test_strict_refuses_a_folder_with_a_skipped_file_and_stores_nothing(database_url, mixed_folder):
+    before = row_counts(database_url)
+    result = run(database_url, "load", "--strict", str(mixed_folder), ok=False)
+    assert result.exit_code == 2
+    assert "--strict refuses skipped files; 2 more skipped" in result.output
+    assert row_counts(database_url) == before
+    for name in ("rates.csv", "notes.csv", "empty.csv"):
+        (mixed_folder / name).unlink()
+    out = run(database_url, "load", "--strict", str(mixed_folder)).output  # documentation alone is no refusal
+    assert "hrg-2024.csv: release" in out and "CMS readme" in out
+
+
+def test_a_named_table_that_lacks_a_column_is_an_error_naming_it(database_url, mixed_folder):
+    result = run(database_url, "load", str(mixed_folder / "rates.csv"), ok=False)
+    assert result.exit_code == 2
+    assert "rates.csv, line 1, field ruralUnitDollarRate: looks like an HH PPS rev table" in result.output
