@@ -79,6 +79,7 @@ class Release(SQLModel, table=True):
     loaded_at: datetime
     record_count: int
     regulation: str | None = Field(default=None, max_length=40)
+    notes: str | None = Field(default=None, sa_type=sa.Text)  # e.g. the optional columns a table lacked
 
 
 class HcpcsCode(SQLModel, table=True):

@@ -76,7 +76,7 @@ class StoreSummary:
         if r.source != "hcpcs":
             return (
                 f"{r.file_name}: release {r.id} ({r.source} {r.label}, effective {r.effective_date}, "
-                f"published {r.published_date}): {self.records} rows"
+                f"published {r.published_date}): {self.records} rows" + (f"; {r.notes}" if r.notes else "")
             )
         return (
             f"{r.file_name}: release {r.id} ({r.source} {r.label}, effective {r.effective_date}, "
@@ -434,6 +434,11 @@ def store_hhpps_table(
         record_count=len(table.rows),
     )
     release.regulation = regulation
+    release.notes = "; ".join(
+        f"{what}: {', '.join(columns)}"
+        for what, columns in (("columns absent", table.absent_columns), ("columns not read", table.unread_columns))
+        if columns
+    ) or None
     rows = [_hhpps_row(table.kind, row, release.id, table) for row in table.rows]
     model = {"hrg": HhppsCaseMix, "rev": HhppsRevenueRate, "wage_index": HhppsWageIndex,
              "rural_addon": HhppsRuralAddOn}[table.kind]

@@ -111,3 +111,13 @@ def test_two_years_diff_as_the_compliance_officer_reads_them(hhpps):
     rate = next(c for c in by_type["thirty_day_rate_changed"] if c.key == "thirty_day_rate")
     assert (rate.old, rate.new) == (Decimal("2010.69"), Decimal("2038.13"))
     assert "CMS-1780-F" in rate.citation
+
+
+def test_a_release_records_the_optional_columns_its_table_lacked(hhpps):
+    from kb.models import Release
+
+    with Session(hhpps) as session:
+        notes = {release.file_name: release.notes for release in session.query(Release)}
+    absent = "columns absent: imputedFloorWageIndex, reclassifiedWageIndex, ruralFloorWageIndex, size"
+    assert notes["cbsa-wage-index-2025.csv"] == notes["cbsa-wage-index-2026.csv"] == absent
+    assert notes["cbsa-wage-index-2024.csv"] is None and notes["hrg-2025.csv"] is None
