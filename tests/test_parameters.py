@@ -114,10 +114,12 @@ def test_two_years_diff_as_the_compliance_officer_reads_them(hhpps):
 
 
 def test_a_release_records_the_optional_columns_its_table_lacked(hhpps):
+    from sqlmodel import select
+
     from kb.models import Release
 
     with Session(hhpps) as session:
-        notes = {release.file_name: release.notes for release in session.query(Release)}
+        notes = {release.file_name: release.notes for release in session.exec(select(Release))}
     absent = "columns absent: imputedFloorWageIndex, reclassifiedWageIndex, ruralFloorWageIndex, size"
     assert notes["cbsa-wage-index-2025.csv"] == notes["cbsa-wage-index-2026.csv"] == absent
     assert notes["cbsa-wage-index-2024.csv"] is None and notes["hrg-2025.csv"] is None
