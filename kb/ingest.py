@@ -16,9 +16,16 @@ from typing import Callable, Iterable
 from sqlalchemy.engine import Engine
 
 from kb.database import transaction
-from kb.store import FileIdentity, StoreSummary, find_release, store_hcpcs_release, store_hhpps_table
+from kb.store import (
+    FileIdentity,
+    StoreSummary,
+    find_release,
+    store_hcpcs_change_report,
+    store_hcpcs_release,
+    store_hhpps_table,
+)
 from kb.corrections import store_hcpcs_corrections
-from loaders import hcpcs, hcpcs_corrections, hhpps
+from loaders import hcpcs, hcpcs_changes, hcpcs_corrections, hhpps
 from loaders.archives import is_zip, open_zip, read_member
 from loaders.errors import LoadError
 from regulations.catalogue import Catalogue, load_catalogue
@@ -60,6 +67,8 @@ def recognise(path: Path) -> str | None:
         return "hcpcs"
     if hcpcs_corrections.is_corrections_file(path):
         return "hcpcs-corrections"
+    if hcpcs_changes.is_change_report(path):
+        return "hcpcs-change-report"
     return None
 
 
@@ -127,6 +136,8 @@ def load_files(
     catalogue = catalogue or load_catalogue()
     report = LoadReport()
     pending: list[tuple[tuple, Callable[[], StoreSummary]]] = []
+    releases_by_folder: dict[Path, list[FileIdentity]] = {}
+    change_reports: list[tuple[Path, FileIdentity]] = []
     for path, named in expand(paths):
         if on_file:
             on_file(path)
@@ -145,6 +156,7 @@ def load_files(
             continue
         identity = FileIdentity.of(path)
         if kind == "hcpcs":
+            releases_by_folder.setdefault(path.parent, []).append(identity)
             with transaction(engine) as session:
                 existing = find_release(session, "hcpcs", identity.sha256)
             if existing is not None:
@@ -153,6 +165,13 @@ def load_files(
             parsed = hcpcs.read_hcpcs(path, effective=effective)
             pending.append(((0, parsed.effective_date, parsed.published_date or date.min, path.name),
                             _hcpcs_step(engine, parsed, identity)))
+        elif kind == "hcpcs-change-report":
+            with transaction(engine) as session:
+                existing = find_release(session, "hcpcs-change-report", identity.sha256)
+            if existing is not None:
+                report.stored.append(StoreSummary(release=existing, already_loaded=True))
+                continue
+            change_reports.append((path, identity))
         elif kind == "hcpcs-corrections":
             for document in hcpcs_corrections.read_corrections(path):
                 corrected_release = date(document.release_year, 1, 1)
@@ -163,6 +182,9 @@ def load_files(
             report.warnings.extend(f"{path.name}: {warning}" for warning in table.warnings)
             pending.append(((1, table.effective_date or RURAL_ADDON_EFFECTIVE, date.min, path.name),
                             _hhpps_step(engine, table, identity, catalogue)))
+    for path, identity in change_reports:
+        pending.append(((2, date.min, date.min, path.name),
+                        _change_report_step(engine, path, identity, releases_by_folder.get(path.parent, []))))
     refused = [skipped for skipped in report.skipped if not skipped.documentation]
     if strict and refused:
         first = refused[0]
@@ -185,6 +207,26 @@ def _hcpcs_step(engine: Engine, parsed, identity: FileIdentity) -> Callable[[], 
     def step() -> StoreSummary:
         with transaction(engine) as session:
             return store_hcpcs_release(session, parsed, identity)
+
+    return step
+
+
+def _change_report_step(engine: Engine, path: Path, identity: FileIdentity,
+                        beside: list[FileIdentity]) -> Callable[[], StoreSummary]:
+    """CMS's change report of a quarter names no date: it reports on the HCPCS release file loaded
+    beside it (the same folder, the same load), whose dates it takes."""
+    if len(beside) != 1:
+        found = "no HCPCS release file" if not beside else f"{len(beside)} HCPCS release files"
+        raise LoadError(path, f"a CMS change report names no date; it takes the dates of the HCPCS release "
+                              f"loaded beside it in the same folder, and this load has {found} there: "
+                              f"load the folder ({path.parent})")
+    parsed = hcpcs_changes.read_hcpcs_changes(path)
+    (release_identity,) = beside
+
+    def step() -> StoreSummary:
+        with transaction(engine) as session:
+            describes = find_release(session, "hcpcs", release_identity.sha256)
+            return store_hcpcs_change_report(session, parsed, identity, describes=describes)
 
     return step
 

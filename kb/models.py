@@ -229,6 +229,21 @@ class HcpcsCorrection(SQLModel, table=True):
     version_id: int | None = Field(default=None, foreign_key="hcpcs_version.id")
 
 
+class HcpcsChangeReportRow(SQLModel, table=True):
+    """One code as CMS's own change report for a release lists it (CMS's diff, kept as CMS said it)."""
+
+    __tablename__ = "hcpcs_change_report_row"
+
+    id: int | None = Field(default=None, primary_key=True)
+    release_id: int = Field(foreign_key="release.id", index=True)
+    code: str = Field(max_length=5, index=True)
+    action_code: str = Field(max_length=1)
+    change_description: str = Field(sa_type=sa.Text)
+    short_description: str | None = Field(default=None, sa_type=sa.Text)
+    long_description: str | None = Field(default=None, sa_type=sa.Text)
+    source_line: int
+
+
 class AgencyClaim(SQLModel, table=True):
     """An agency's home health claim: only the fields pricing and the billing rules need.
 

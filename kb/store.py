@@ -19,6 +19,7 @@ from sqlmodel import Session
 
 from kb.bulk import insert_rows
 from kb.models import (
+    HcpcsChangeReportRow,
     HcpcsCode,
     HcpcsListing,
     HcpcsVersion,
@@ -444,6 +445,37 @@ def store_hhpps_table(
              "rural_addon": HhppsRuralAddOn}[table.kind]
     session.execute(sa.insert(model), rows)
     return StoreSummary(release=release, already_loaded=False, records=len(rows), new_versions=len(rows))
+
+
+def store_hcpcs_change_report(session: Session, report, identity: FileIdentity, *, describes: Release) -> StoreSummary:
+    """Record CMS's own change report (``loaders.hcpcs_changes.HcpcsChangeReport``) for the HCPCS
+    release ``describes``: its effective and knowledge dates are that release's, every row is kept
+    as CMS wrote it."""
+    existing = find_release(session, "hcpcs-change-report", identity.sha256)
+    if existing is not None:
+        return StoreSummary(release=existing, already_loaded=True)
+    release = add_release(
+        session,
+        source="hcpcs-change-report",
+        label=f"CMS change report, {describes.label}",
+        file_format="xlsx",
+        identity=identity,
+        member=None,
+        effective_date=describes.effective_date,
+        effective_date_basis=f"the release it reports on ({describes.file_name}, release {describes.id})",
+        published_date=describes.published_date,
+        published_date_basis=f"published with the release it reports on ({describes.file_name})",
+        record_count=len(report.rows),
+    )
+    conflicts = report.conflicts
+    release.notes = f"codes listed twice with different actions: {', '.join(conflicts)}" if conflicts else None
+    session.execute(sa.insert(HcpcsChangeReportRow), [
+        {"release_id": release.id, "code": row.code, "action_code": row.action_code,
+         "change_description": row.change_description, "short_description": row.short_description,
+         "long_description": row.long_description, "source_line": row.source_line}
+        for row in report.rows
+    ])
+    return StoreSummary(release=release, already_loaded=False, records=len(report.rows))
 
 
 def _hhpps_row(kind: str, row, release_id: int, table) -> dict:

@@ -243,6 +243,19 @@ def parse_change_report_xlsx(
     return HcpcsChangeReport(path=where, rows=tuple(rows))
 
 
+def is_change_report(path: str | Path) -> bool:
+    """True when ``path`` is a change report workbook on its own (a quarter's ``trans_alpha.xlsx``):
+    an xlsx with a "Changes by HCPC..." sheet. Judged by content, never by name."""
+    try:
+        with Path(path).open("rb") as stream:
+            if stream.read(4) != b"PK\x03\x04":
+                return False
+        workbook = CalamineWorkbook.from_path(str(path))
+    except (OSError, CalamineError, ValueError):
+        return False
+    return any(_SHEET_BY_CODE.match(name) for name in workbook.sheet_names)
+
+
 def change_report_members(names: list[str]) -> list[str]:
     """The zip members that are change reports, best first (see ``CHANGE_REPORT_MEMBERS``)."""
     found: list[str] = []
