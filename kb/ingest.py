@@ -15,11 +15,12 @@ from typing import Callable, Iterable
 from sqlalchemy.engine import Engine
 
 from kb.database import transaction
-from kb.store import FileIdentity, StoreSummary, find_release, store_hcpcs_release, store_hhpps_table
+from kb.store import (FileIdentity, StoreSummary, catalogue_of, find_release, store_catalogue_release,
+                      store_hcpcs_release, store_hhpps_table)
 from kb.corrections import store_hcpcs_corrections
 from loaders import hcpcs, hcpcs_corrections, hhpps
 from loaders.errors import LoadError
-from regulations.catalogue import Catalogue, load_catalogue
+from regulations.catalogue import Catalogue, is_catalogue_file, parse_catalogue, read_catalogue_text
 
 #: The rural add-on tables carry no date; CMS's pricer applies them to CY2019 through CY2022
 #: (the add-on factors themselves, and their end, are in the regulation catalogue).
@@ -41,9 +42,11 @@ class LoadReport:
 
 def recognise(path: Path) -> str | None:
     """What kind of source ``path`` is, judged by its content: ``hcpcs``, ``hcpcs-corrections``,
-    ``hhpps`` or None."""
+    ``hhpps``, ``catalogue`` (rule years as data) or None."""
     if path.stat().st_size == 0:
         raise LoadError(path, "the file is empty")
+    if is_catalogue_file(path):
+        return "catalogue"
     if hhpps.is_hhpps_table(path):
         return "hhpps"
     if hcpcs.is_hcpcs_file(path):
@@ -83,7 +86,9 @@ def load_files(
     A file named on its own that hhkb does not recognise is an error; inside a folder it is
     reported as skipped.
     """
-    catalogue = catalogue or load_catalogue()
+    if catalogue is None:
+        with transaction(engine) as session:
+            catalogue = catalogue_of(session)
     report = LoadReport()
     pending: list[tuple[tuple, Callable[[], StoreSummary]]] = []
     for path, named in expand(paths):
@@ -92,8 +97,8 @@ def load_files(
         kind = recognise(path) if named or path.stat().st_size else None
         if kind is None:
             if named:
-                raise LoadError(path, "not a file hhkb knows: expected a CMS HCPCS release (zip, txt, xlsx) "
-                                      "or an HH PPS pricer table (csv)")
+                raise LoadError(path, "not a file hhkb knows: expected a CMS HCPCS release (zip, txt, xlsx), "
+                                      "an HH PPS pricer table (csv) or a rule catalogue (YAML starting 'regulations:')")
             report.skipped.append(Skipped(path, "not a source hhkb loads"))
             continue
         identity = FileIdentity.of(path)
@@ -111,6 +116,11 @@ def load_files(
                 corrected_release = date(document.release_year, 1, 1)
                 pending.append(((0, corrected_release, document.knowledge_date, path.name, document.version),
                                 _corrections_step(engine, document, identity)))
+        elif kind == "catalogue":
+            text = read_catalogue_text(path)
+            entries = parse_catalogue(text, path, check_references=False).rules
+            effective = min((rule.effective for rule in entries if rule.effective), default=date.min)
+            pending.append(((-1, effective, path.name), _catalogue_step(engine, path, text, identity)))
         else:
             table = hhpps.read_hhpps_table(path)
             report.warnings.extend(f"{path.name}: {warning}" for warning in table.warnings)
@@ -133,6 +143,14 @@ def _corrections_step(engine: Engine, document, identity: FileIdentity) -> Calla
     def step():
         with transaction(engine) as session:
             return store_hcpcs_corrections(session, document, identity)
+
+    return step
+
+
+def _catalogue_step(engine: Engine, path: Path, text: str, identity: FileIdentity) -> Callable[[], StoreSummary]:
+    def step() -> StoreSummary:
+        with transaction(engine) as session:
+            return store_catalogue_release(session, path, text, identity)
 
     return step
 
