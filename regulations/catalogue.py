@@ -467,13 +467,12 @@ def merge(base: Catalogue, added: Catalogue) -> Catalogue:
 
 
 def _first_difference(known: Regulation, rule: Regulation) -> str:
-    """The key path of the first thing two entries of one id say differently."""
+    """The key path of the first thing two entries of one id say differently (the figures first)."""
+    for constant in CONSTANT_NAMES:
+        if known.constants.get(constant) != rule.constants.get(constant):
+            return f"constants.{constant}"
     for name in _STATED_FIELDS:
-        if name == "constants":
-            for constant in CONSTANT_NAMES:
-                if known.constants.get(constant) != rule.constants.get(constant):
-                    return f"constants.{constant}"
-        elif getattr(known, name) != getattr(rule, name):
+        if name != "constants" and getattr(known, name) != getattr(rule, name):
             return {"document_id": "id"}.get(name, name)
     return "id"
 
