@@ -138,6 +138,7 @@ def test_cy2025_is_in_force_in_2025_and_prices_domain_worked_example(engine, tmp
         cited = getattr(year, name)
         assert not cited.confirmed and cited.note, name
         assert "2025.1" in cited.citation, name
+    assert tables.sources["hrg"].regulation == "CMS-1803-F"  # the table's release names its rule
     parameters = tables.pricing_parameters("1FC11", quality_data_submitted=True, rural=False)
     assert parameters.case_mix_weight == Decimal("1.0912")
     assert "89 FR 88354" in parameters.citations["thirty_day_rate"]
@@ -343,3 +344,28 @@ def test_merge_replaces_a_superseded_entry_and_keeps_the_pair():
     assert [(old.origin, new.origin) for old, new in merged.superseded] == [(package.path, "CMS-1828-F.yaml")]
     assert len(merged.rules) == len(package.rules)
     assert merge(merged, added) == merged  # the same entries again change nothing
+
+
+def test_rules_and_releases_list_a_loaded_entry(database_url, tmp_path):
+    notice = ("regulations:\n  - id: CMS-9000-N\n    kind: notice\n    title: A notice loaded for the test\n"
+              "    citation: 91 FR 1\n    published: 2026-02-02\n    effective: 2026-03-01\n    confirmed: false\n")
+    path = write(tmp_path, "notice.yaml", notice)
+    runner = CliRunner()
+    loaded = runner.invoke(main, ["--db", database_url, "load", str(path)])
+    assert loaded.exit_code == 0, loaded.output
+    assert "notice.yaml: release 1 (catalogue CMS-9000-N, effective 2026-03-01, published 2026-02-02): 1 entries" in loaded.output
+    rules = runner.invoke(main, ["--db", database_url, "rules", "--kind", "notice"]).output
+    assert "CMS-9000-N" in rules and "CMS-6069-N" in rules
+    assert "notice.yaml" in runner.invoke(main, ["--db", database_url, "releases", "--source", "catalogue"]).output
+
+
+def test_a_loaded_rule_dates_the_tables_loaded_after_it(engine, tmp_path):
+    rule = ("regulations:\n  - id: CMS-9999-F\n    kind: hh_pps_rule\n    title: A CY 2030 rule for the test\n"
+            "    citation: 94 FR 1\n    published: 2029-11-02\n    effective: 2030-01-01\n    confirmed: false\n"
+            "    note: test figures\n    constants:\n") + constants_block(CY2026_FIGURES, "94 FR 1 (CMS-9999-F)")
+    ingest.load_files(engine, [write(tmp_path, "CMS-9999-F.yaml", rule)])
+    rows = (HHPPS_DIR / "hrg-2026.csv").read_text(encoding="utf-8").splitlines()
+    table = write(tmp_path, "hrg-2030.csv", "\n".join([rows[0]] + [r.replace("20260101", "20300101") for r in rows[1:]]) + "\n")
+    [summary] = ingest.load_files(engine, [table]).stored
+    assert (summary.release.regulation, summary.release.published_date) == ("CMS-9999-F", date(2029, 11, 2))
+    assert "CMS-9999-F (94 FR 1)" in summary.release.published_date_basis
