@@ -176,7 +176,11 @@ def year_tables(
     known_on: date | None = None,
     conflict_policy: ConflictPolicy = "refuse",
 ) -> YearTables:
-    """Load every pricer table in force on ``on`` (a few set-based queries)."""
+    """Load every pricer table in force on ``on`` (a few set-based queries).
+
+    Raises ``ParameterError`` when a table is missing, and when a constant of the year is unknown:
+    the rule in force leaves it out, or CMS's tables are of a later year than any rule in the
+    catalogue. The message names the constants and how to add them, never a guess."""
     try:
         rate_year = catalogue.rate_year(on)
     except LookupError as error:
