@@ -53,14 +53,14 @@ from kb.models import AgencyClaim, AgencyClaimLine, Release
 from kb.parameters import ConflictPolicy, ParameterError, YearTables, year_tables
 from kb.pricing import ClaimLine as PricingLine
 from kb.pricing import PeriodClaim, PricingError, PricingParameters, PricingResult, price_period
-from kb.store import FileIdentity, StoreSummary, add_release, find_release
+from kb.store import FileIdentity, StoreSummary, add_release, catalogue_of, find_release
 from loaders.claim_record import Claim, ClaimLine
 from loaders.claims_csv import CLAIM_COLUMNS as CSV_CLAIM_COLUMNS
 from loaders.claims_csv import COLUMNS as CSV_COLUMNS
 from loaders.claims_csv import read_claims_csv
 from loaders.errors import LoadError
 from loaders.x12_837i import ClaimProblem, read_837i
-from regulations.catalogue import Catalogue, load_catalogue
+from regulations.catalogue import Catalogue
 
 SOURCE = "claims"
 BENEFICIARY_KEY_VARIABLE = "HHKB_BENEFICIARY_KEY"
@@ -798,7 +798,7 @@ class TablesCache:
     def __init__(self, session: Session, catalogue: Catalogue | None = None, *,
                  conflict_policy: ConflictPolicy = "first"):
         self.session = session
-        self.catalogue = catalogue or load_catalogue()
+        self.catalogue = catalogue or catalogue_of(session)
         self.conflict_policy = conflict_policy
         self._tables: dict[date, YearTables] = {}
 

@@ -336,10 +336,11 @@ def params(obj: Context, on, known_on, as_json):
     Example: hhkb params 2024-03-01
     """
     from kb.parameters import year_tables
-    from regulations.catalogue import CONSTANT_NAMES, load_catalogue
+    from kb.store import catalogue_of
+    from regulations.catalogue import CONSTANT_NAMES
 
-    catalogue = load_catalogue()
     with _session(obj) as session:
+        catalogue = catalogue_of(session)
         tables = year_tables(session, catalogue, on, known_on=known_on, conflict_policy="first")
     year = tables.rate_year
     rule = catalogue.get(year.rule)
@@ -389,11 +390,11 @@ def wage_index(obj: Context, cbsa, as_of, policy):
     Example: hhkb wage-index 35614 --as-of 2024-03-01
     """
     from kb.parameters import wage_index_history, year_tables
-    from regulations.catalogue import load_catalogue
+    from kb.store import catalogue_of
 
     with _session(obj) as session:
         if as_of:
-            values = [year_tables(session, load_catalogue(), as_of, conflict_policy=policy).wage_index_of(cbsa)]
+            values = [year_tables(session, catalogue_of(session), as_of, conflict_policy=policy).wage_index_of(cbsa)]
         else:
             values = wage_index_history(session, cbsa)
     if not values:
@@ -414,10 +415,12 @@ def rules_command(obj: Context, kind):
 
     Example: hhkb rules --kind hh_pps_rule
     """
-    from regulations.catalogue import load_catalogue
+    from kb.store import catalogue_of
 
+    with _session(obj) as session:
+        catalogue = catalogue_of(session)
     table = Table("id", "kind", "citation", "published", "effective", "confirmed", "title")
-    for rule in load_catalogue().rules:
+    for rule in catalogue.rules:
         if kind and rule.kind != kind:
             continue
         table.add_row(rule.document_id, rule.kind, rule.citation or "", str(rule.published or ""),
@@ -528,11 +531,11 @@ def diff_hhpps_command(obj: Context, old_year, new_year, policy, out, stdout_for
     Example: hhkb diff hhpps 2023 2024 --format md
     """
     from kb.review import diff_hhpps_years
-    from regulations.catalogue import load_catalogue
+    from kb.store import catalogue_of
     from reports.changes import build_change_report
 
     with _session(obj) as session:
-        changes = diff_hhpps_years(session, load_catalogue(), old_year, new_year, conflict_policy=policy)
+        changes = diff_hhpps_years(session, catalogue_of(session), old_year, new_year, conflict_policy=policy)
     report = build_change_report(changes, title=f"HH PPS changes: CY{old_year} to CY{new_year}")
     _write_change_report(report, out, f"hhpps-{old_year}-{new_year}", stdout_format)
 
@@ -553,7 +556,7 @@ def review(obj: Context, year, watch, policy, links, out, stdout_format):
     Example: hhkb review 2024 --out out/
     """
     from kb.review import HOME_HEALTH_WATCH_LIST, annual_review
-    from regulations.catalogue import load_catalogue
+    from kb.store import catalogue_of
     from reports.changes import DocumentLine, Link, build_change_report
 
     parsed_links = []
@@ -562,9 +565,8 @@ def review(obj: Context, year, watch, policy, links, out, stdout_format):
         if not separator or not title or not href:
             raise click.BadParameter(f"{text!r}: expected TITLE=HREF", param_hint="--link")
         parsed_links.append(Link(title, href))
-    catalogue = load_catalogue()
     with _session(obj) as session:
-        found = annual_review(session, catalogue, year, conflict_policy=policy)
+        found = annual_review(session, catalogue_of(session), year, conflict_policy=policy)
     documents = [DocumentLine(r.document_id, r.title, r.citation or "", str(r.published or ""), str(r.effective or ""))
                  for r in found.regulations]
     report = build_change_report(found.changes, title=f"Annual review {year}: what takes effect",

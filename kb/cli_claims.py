@@ -180,12 +180,12 @@ def impact_command(obj, from_year, to_year, agency, out, policy):
     Example: hhkb impact --from 2023 --to 2024 --out reports/impact-2024
     """
     from kb.impact import impact
-    from regulations.catalogue import load_catalogue
+    from kb.store import catalogue_of
     from reports.impact import build_impact_report, write_impact_report
 
     with _progress() as progress, Session(obj.engine) as session:
         progress.add_task(f"pricing claims under CY{from_year} and CY{to_year}", total=None)
-        result = impact(session, load_catalogue(), from_year=from_year, to_year=to_year, agency=agency,
+        result = impact(session, catalogue_of(session), from_year=from_year, to_year=to_year, agency=agency,
                         conflict_policy=policy)
     report = build_impact_report(result)
     for path in write_impact_report(report, out):

@@ -19,7 +19,9 @@ from kb.database import transaction
 from kb.store import (
     FileIdentity,
     StoreSummary,
+    catalogue_of,
     find_release,
+    store_catalogue_release,
     store_hcpcs_change_report,
     store_hcpcs_release,
     store_hhpps_table,
@@ -28,7 +30,7 @@ from kb.corrections import store_hcpcs_corrections
 from loaders import hcpcs, hcpcs_changes, hcpcs_corrections, hhpps
 from loaders.archives import is_zip, open_zip, read_member
 from loaders.errors import LoadError
-from regulations.catalogue import Catalogue, load_catalogue
+from regulations.catalogue import Catalogue, is_catalogue_file, parse_catalogue, read_catalogue_text
 
 #: The rural add-on tables carry no date; CMS's pricer applies them to CY2019 through CY2022
 #: (the add-on factors themselves, and their end, are in the regulation catalogue).
@@ -54,10 +56,13 @@ class LoadReport:
 
 def recognise(path: Path) -> str | None:
     """What kind of source ``path`` is, judged by its content: ``hcpcs``, ``hcpcs-corrections``,
-    ``hhpps`` or None. A file that comes close to a known kind without being one (a pricer table
-    that lacks a column) raises ``LoadError`` saying why."""
+    ``hhpps``, ``hcpcs-change-report``, ``catalogue`` (rule years as data) or None. A file that comes
+    close to a known kind without being one (a pricer table that lacks a column) raises
+    ``LoadError`` saying why."""
     if path.stat().st_size == 0:
         raise LoadError(path, "the file is empty")
+    if is_catalogue_file(path):
+        return "catalogue"
     table = hhpps.recognise_table(path)
     if isinstance(table, hhpps.HeaderProblem):
         raise LoadError(path, table.message, line=1, field=table.field)
@@ -133,7 +138,7 @@ def load_files(
     reported as skipped, with the reason (CMS's documentation is named as such). ``strict`` makes
     any skipped file other than documentation an error, raised before anything is stored.
     """
-    catalogue = catalogue or load_catalogue()
+    catalogues = _Catalogues(catalogue)
     report = LoadReport()
     pending: list[tuple[tuple, Callable[[], StoreSummary]]] = []
     releases_by_folder: dict[Path, list[FileIdentity]] = {}
@@ -151,7 +156,8 @@ def load_files(
         if kind is None:
             if named:
                 raise LoadError(path, "not a file hhkb knows: expected a CMS HCPCS release (zip, txt, xlsx), "
-                                      "HCPCS corrections, or an HH PPS pricer table (csv)")
+                                      "HCPCS corrections, an HH PPS pricer table (csv) or a rule catalogue "
+                                      "(YAML starting 'regulations:')")
             report.skipped.append(_unrecognised(path))
             continue
         identity = FileIdentity.of(path)
@@ -177,11 +183,16 @@ def load_files(
                 corrected_release = date(document.release_year, 1, 1)
                 pending.append(((0, corrected_release, document.knowledge_date, path.name, document.version),
                                 _corrections_step(engine, document, identity)))
+        elif kind == "catalogue":
+            text = read_catalogue_text(path)
+            entries = parse_catalogue(text, path, check_references=False).rules
+            effective = min((rule.effective for rule in entries if rule.effective), default=date.min)
+            pending.append(((-1, effective, path.name), _catalogue_step(engine, path, text, identity, catalogues)))
         else:
             table = hhpps.read_hhpps_table(path)
             report.warnings.extend(f"{path.name}: {warning}" for warning in table.warnings)
             pending.append(((1, table.effective_date or RURAL_ADDON_EFFECTIVE, date.min, path.name),
-                            _hhpps_step(engine, table, identity, catalogue)))
+                            _hhpps_step(engine, table, identity, catalogues)))
     for path, identity in change_reports:
         pending.append(((2, date.min, date.min, path.name),
                         _change_report_step(engine, path, identity, releases_by_folder.get(path.parent, []))))
@@ -239,23 +250,55 @@ def _corrections_step(engine: Engine, document, identity: FileIdentity) -> Calla
     return step
 
 
-def _hhpps_step(engine: Engine, table, identity: FileIdentity, catalogue: Catalogue) -> Callable[[], StoreSummary]:
+class _Catalogues:
+    """The catalogue a load dates pricer tables by: the one given, else the database's, read again
+    after a catalogue file of the same load is stored (rule files are stored before tables)."""
+
+    def __init__(self, given: Catalogue | None):
+        self.given = given
+        self._read: Catalogue | None = None
+
+    def changed(self) -> None:
+        self._read = None
+
+    def of(self, session) -> Catalogue:
+        if self.given is not None:
+            return self.given
+        if self._read is None:
+            self._read = catalogue_of(session)
+        return self._read
+
+
+def _catalogue_step(engine: Engine, path: Path, text: str, identity: FileIdentity,
+                    catalogues: _Catalogues) -> Callable[[], StoreSummary]:
+    def step() -> StoreSummary:
+        with transaction(engine) as session:
+            summary = store_catalogue_release(session, path, text, identity)
+        catalogues.changed()
+        return summary
+
+    return step
+
+
+def _hhpps_step(engine: Engine, table, identity: FileIdentity, catalogues: _Catalogues) -> Callable[[], StoreSummary]:
     if table.effective_date is not None:
         effective, effective_basis = table.effective_date, "the effectiveDate column of its rows"
     else:
         effective = RURAL_ADDON_EFFECTIVE
         effective_basis = "undated table; CMS's pricer applies the rural add-on tables from CY2019"
-    rule = next(
-        (r for r in catalogue.rules if r.kind == "hh_pps_rule" and r.effective == effective and not r.corrects),
-        None,
-    )
-    if rule is not None and rule.published is not None:
-        published, published_basis, regulation = rule.published, f"publication of {rule.document_id} ({rule.citation})", rule.document_id
-    else:
-        published, published_basis, regulation = None, "", None
 
     def step() -> StoreSummary:
         with transaction(engine) as session:
+            rule = next(
+                (r for r in catalogues.of(session).rules
+                 if r.kind == "hh_pps_rule" and r.effective == effective and not r.corrects),
+                None,
+            )
+            if rule is not None and rule.published is not None:
+                published, published_basis, regulation = (
+                    rule.published, f"publication of {rule.document_id} ({rule.citation})", rule.document_id)
+            else:
+                published, published_basis, regulation = None, "", None
             return store_hhpps_table(
                 session, table, identity,
                 effective_date=effective, effective_date_basis=effective_basis,

@@ -292,3 +292,13 @@ class AgencyClaimLine(SQLModel, table=True):
     units: Decimal = decimal_field()
     charge: Decimal = decimal_field()
     service_date: date | None = None
+
+
+class CatalogueDocument(SQLModel, table=True):
+    """A catalogue file loaded into the knowledge base (rule years as data): its text exactly as
+    read, so its entries are read back as the package's own are (``kb.store.catalogue_of``)."""
+
+    __tablename__ = "catalogue_document"
+
+    release_id: int = Field(foreign_key="release.id", primary_key=True)
+    text: str = Field(sa_type=sa.Text)

@@ -18,7 +18,7 @@ from sqlmodel import Session
 from kb.models import HhppsCaseMix, HhppsRevenueRate, HhppsRuralAddOn, HhppsWageIndex, Release
 from kb.diff import RATE_VARIANTS, HhppsState, Provenance
 from kb.pricing import PricingParameters
-from regulations.catalogue import CONSTANT_NAMES, Catalogue, RateYear
+from regulations.catalogue import CONSTANT_NAMES, Catalogue, RateYear, missing_constants_message
 
 ConflictPolicy = Literal["first", "last", "refuse"]
 
@@ -176,7 +176,11 @@ def year_tables(
     known_on: date | None = None,
     conflict_policy: ConflictPolicy = "refuse",
 ) -> YearTables:
-    """Load every pricer table in force on ``on`` (a few set-based queries)."""
+    """Load every pricer table in force on ``on`` (a few set-based queries).
+
+    Raises ``ParameterError`` when a table is missing, and when a constant of the year is unknown:
+    the rule in force leaves it out, or CMS's tables are of a later year than any rule in the
+    catalogue. The message names the constants and how to add them, never a guess."""
     try:
         rate_year = catalogue.rate_year(on)
     except LookupError as error:
@@ -187,6 +191,12 @@ def year_tables(
         if release is None:
             raise ParameterError(f"no HH PPS {kind} table in force on {on} is loaded (hhkb load ../shared/cms/hhpps)")
         releases[kind] = release
+    tables_from = max(release.effective_date for release in releases.values())
+    if tables_from.year > rate_year.effective_from.year:
+        # CMS's tables for a year whose rule the catalogue does not have: its constants are unknown
+        raise ParameterError(missing_constants_message(tables_from.year, CONSTANT_NAMES, None))
+    if rate_year.missing:
+        raise ParameterError(missing_constants_message(rate_year.effective_from.year, rate_year.missing, rate_year.rule))
     sources = {kind: _source(release, None) for kind, release in releases.items()}
 
     case_mix = {
@@ -296,6 +306,11 @@ def hipps_meaning(hipps: str) -> list[tuple[str, str, str]]:
             for (name, meanings), char in zip(HIPPS_POSITIONS, hipps.ljust(5))]
 
 
+def diff_constant_names(values: dict[str, Decimal | None]) -> dict[str, Decimal | None]:
+    """Catalogue constants under the diff engine's names (``rate_30_day`` -> ``thirty_day_rate``)."""
+    return {name.replace("rate_30_day", "thirty_day_rate"): value for name, value in values.items()}
+
+
 def hhpps_state(tables: YearTables) -> HhppsState:
     """One year's parameters as the diff engine's ``HhppsState`` (constants named for the diff:
     ``thirty_day_rate``, ``thirty_day_rate_no_quality``, ``labor_share`` ...).
@@ -304,9 +319,7 @@ def hhpps_state(tables: YearTables) -> HhppsState:
     ``tables.wage_index_conflicts``).
     """
     year = tables.rate_year
-    constants = {
-        name.replace("rate_30_day", "thirty_day_rate"): getattr(year, name).value for name in CONSTANT_NAMES
-    }
+    constants = diff_constant_names({name: getattr(year, name).value for name in CONSTANT_NAMES})
     return HhppsState(
         weights={h: c.weight for h, c in tables.case_mix.items()},
         lupa_thresholds={h: c.lupa_threshold for h, c in tables.case_mix.items()},

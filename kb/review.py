@@ -13,12 +13,13 @@ from sqlmodel import Session
 
 from kb.corrections import SOURCE as CORRECTIONS_SOURCE
 from kb.corrections import knowledge_changes
-from kb.diff import HCPCS_CORRECTIONS, Change, HcpcsState, Provenance, diff_hcpcs, diff_hhpps
+from kb.diff import HCPCS_CORRECTIONS, Change, HcpcsState, HhppsState, Provenance, diff_hcpcs, diff_hhpps
 from kb.models import HcpcsCode, HcpcsListing, HcpcsVersion, Release
 from kb.parameters import (
     ConflictPolicy,
     ParameterError,
     YearTables,
+    diff_constant_names,
     hhpps_state,
     hipps_meaning,
     provenance,
@@ -26,7 +27,7 @@ from kb.parameters import (
 )
 from kb.store import LIST_SEPARATOR
 from loaders.hcpcs_record import STATE_FIELDS, HcpcsRecord
-from regulations.catalogue import Catalogue, Regulation
+from regulations.catalogue import DEFAULT_PATH, Catalogue, Regulation
 
 #: The home health codes a compliance officer watches first (DOMAIN.md section 2); configurable.
 HOME_HEALTH_WATCH_LIST: tuple[str, ...] = (
@@ -137,6 +138,44 @@ def _cited(change: Change, old: YearTables, new: YearTables) -> Change:
     return dataclasses.replace(change, old_reference=reference(old), new_reference=reference(new), label=label)
 
 
+def superseded_constants(catalogue: Catalogue, year: int) -> list[tuple[Regulation, Regulation, list[Change]]]:
+    """For each rule effective in ``year`` that a loaded catalogue entry superseded: the replaced
+    entry, the entry that replaced it, and the constants they state differently, each side cited
+    to its rule and to the file and line it was read from."""
+    found = []
+    for old, new in catalogue.superseded:
+        if new.effective is None or new.effective.year != year:
+            continue
+
+        def side(rule: Regulation) -> tuple[HhppsState, Provenance]:
+            constants = diff_constant_names({name: value.value for name, value in rule.constants.items()})
+            state = HhppsState(weights={}, lupa_thresholds={}, visit_rates={}, unit_rates={}, wage_index={},
+                               constants=constants)
+            return state, Provenance(f"{rule.document_id} ({_read_from(rule)})", rule.effective or new.effective,
+                                     f"{rule.citation or rule.document_id}; {_read_from(rule)}")
+
+        (old_state, old_provenance), (new_state, new_provenance) = side(old), side(new)
+        changes = diff_hhpps(old_state, new_state, old_provenance=old_provenance, new_provenance=new_provenance)
+
+        def reference(rule: Regulation, key: str) -> str | None:
+            name = key.replace("thirty_day_rate", "rate_30_day")
+            value = rule.constants.get(name)
+            if value is None:
+                return None
+            return f"{value.citation}; {_read_from(rule)}, line {rule.key_line('constants.' + name)}"
+
+        found.append((old, new, [dataclasses.replace(change, old_reference=reference(old, change.key),
+                                                     new_reference=reference(new, change.key))
+                                 for change in changes]))
+    return found
+
+
+def _read_from(rule: Regulation) -> str:
+    if rule.origin == str(DEFAULT_PATH):
+        return "hhkb's catalogue"
+    return f"loaded from {rule.origin}"
+
+
 def corrections_of(session: Session, document: Release) -> list[Change]:
     """What one corrections document changed: the codes in force on the corrected release's
     effective date as known the day before the document and on its day, compared."""
@@ -201,5 +240,10 @@ def annual_review(session: Session, catalogue: Catalogue, year: int, *,
                      f"(a CBSA listed twice in one wage index file: policy '{conflict_policy}')")
     except ParameterError as error:
         notes.append(f"HH PPS: CY{year - 1} -> CY{year} not compared: {error}")
+    for old, new, found in superseded_constants(catalogue, year):
+        changes.extend(found)
+        notes.append(f"HH PPS constants of CY{year}: {old.document_id} ({_read_from(old)}) superseded by "
+                     f"{new.document_id} ({_read_from(new)}, line {new.line}): {len(found)} changes; "
+                     f"its note: {new.note}")
     regulations = tuple(r for r in catalogue.rules if r.effective and r.effective.year == year)
     return AnnualReview(year, tuple(changes), regulations, tuple(notes))

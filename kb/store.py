@@ -19,6 +19,7 @@ from sqlmodel import Session
 
 from kb.bulk import insert_rows
 from kb.models import (
+    CatalogueDocument,
     HcpcsChangeReportRow,
     HcpcsCode,
     HcpcsListing,
@@ -31,11 +32,15 @@ from kb.models import (
 )
 from loaders.errors import LoadError
 from loaders.hcpcs_record import STATE_FIELDS, HcpcsRecord
+from regulations.catalogue import Catalogue, load_catalogue, merge, parse_catalogue
 
 LOADER_VERSION = "1"
 
 #: How a tuple field is kept in one text column.
 LIST_SEPARATOR = "|"
+
+#: The release source of a catalogue file loaded into the knowledge base (rule years as data).
+CATALOGUE_SOURCE = "catalogue"
 
 
 @dataclass(frozen=True)
@@ -77,7 +82,8 @@ class StoreSummary:
         if r.source != "hcpcs":
             return (
                 f"{r.file_name}: release {r.id} ({r.source} {r.label}, effective {r.effective_date}, "
-                f"published {r.published_date}): {self.records} rows" + (f"; {r.notes}" if r.notes else "")
+                f"published {r.published_date}): {self.records} "
+                + ("entries" if r.source == CATALOGUE_SOURCE else "rows") + (f"; {r.notes}" if r.notes else "")
             )
         return (
             f"{r.file_name}: release {r.id} ({r.source} {r.label}, effective {r.effective_date}, "
@@ -502,3 +508,63 @@ def _hhpps_row(kind: str, row, release_id: int, table) -> dict:
             "rural_floor_wage_index": row.rural_floor_wage_index, "size": row.size, "source_row": row.row,
         }
     return {"release_id": release_id, "county_fips": row.county_fips, "category": row.category, "source_row": row.row}
+
+
+# --- catalogue files (rule years as data) ------------------------------------------------------
+
+
+def catalogue_of(session: Session) -> Catalogue:
+    """The regulation catalogue of a knowledge base: the package's entries, then the entries of
+    every catalogue file loaded into it, in load order (``regulations.catalogue.merge``). Every
+    question about rules and constants (params, price, impact, diff, review) reads this one."""
+    catalogue = load_catalogue()
+    rows = session.execute(
+        sa.select(Release.file_name, CatalogueDocument.text)
+        .join(CatalogueDocument, CatalogueDocument.release_id == Release.id)
+        .order_by(Release.id)
+    ).all()
+    for file_name, text in rows:
+        catalogue = merge(catalogue, parse_catalogue(text, file_name, check_references=False))
+    return catalogue
+
+
+def store_catalogue_release(session: Session, path: str | Path, text: str, identity: FileIdentity) -> StoreSummary:
+    """Record a catalogue file: a release (dates from its entries, each with how it was chosen)
+    and its text as read. Its entries must fit the knowledge base's catalogue (``merge``: an entry
+    that repeats a known one with other values, and does not say it supersedes it, is a
+    ``LoadError`` naming the file, line and key)."""
+    existing = find_release(session, CATALOGUE_SOURCE, identity.sha256)
+    if existing is not None:
+        return StoreSummary(release=existing, already_loaded=True)
+    added = parse_catalogue(text, path, check_references=False)
+    merge(catalogue_of(session), added)
+    first = added.rules[0]
+    dated = [rule for rule in added.rules if rule.effective is not None]
+    if not dated:
+        raise LoadError(path, "a catalogue file loaded into the knowledge base needs an entry with an effective date",
+                        line=first.line, field=f"{first.where}.effective")
+    effective_rule = min(dated, key=lambda rule: rule.effective)
+    published = [rule for rule in added.rules if rule.published is not None]
+    if not published:
+        raise LoadError(path, "a catalogue file loaded into the knowledge base needs an entry with a published date "
+                              "(when its content could be known)", line=first.line, field=f"{first.where}.published")
+    published_rule = max(published, key=lambda rule: rule.published)
+    release = add_release(
+        session,
+        source=CATALOGUE_SOURCE,
+        label=", ".join(rule.document_id for rule in added.rules)[:80],
+        file_format="yaml",
+        identity=identity,
+        member=None,
+        effective_date=effective_rule.effective,
+        effective_date_basis=f"the earliest effective date of its entries: {effective_rule.document_id} "
+                             f"(line {effective_rule.key_line('effective')})",
+        published_date=published_rule.published,
+        published_date_basis=f"the latest published date of its entries: {published_rule.document_id} "
+                             f"(line {published_rule.key_line('published')})",
+        record_count=len(added.rules),
+    )
+    release.regulation = first.document_id[:40]
+    session.add(CatalogueDocument(release_id=release.id, text=text))
+    session.flush()
+    return StoreSummary(release=release, already_loaded=False, records=len(added.rules))

@@ -16,6 +16,7 @@ Layout of the file (see ``hhpps_rules.yaml``)::
         published: 2023-11-13          # knowledge time: when the public could know it
         effective: 2024-01-01          # effective time
         corrects: CMS-1766-F           # for a correction notice: the id it corrects
+        supersedes: CMS-1780-F         # a loaded entry that replaces an entry already known
         url: ...
         confirmed: true                # were the fields above checked against the source text
         note: ...                      # what was checked, where, and what is still open
@@ -23,7 +24,13 @@ Layout of the file (see ``hhpps_rules.yaml``)::
           rate_30_day: {value: "2038.13", citation: ..., confirmed: false, note: ...}
 
 A constant whose ``value`` is ``none`` does not apply that year (no OT add-on before CY2022, no rural
-add-on from CY2023): it still carries the citation that says so.
+add-on from CY2023): it still carries the citation that says so. A constant left out of the block is
+*unknown*: no source giving it was found. The knowledge base then refuses every question that needs
+it (``kb.parameters``) and says how to add it, rather than guess.
+
+Entries loaded from other files (``hhkb load CMS-1828-F.yaml``) join the package's entries through
+:func:`merge`: an entry that repeats a known entry's id, or the effective date of a known rule with
+constants, must say the same thing, or say which entry it ``supersedes`` (with a ``note`` on why).
 """
 
 from __future__ import annotations
@@ -83,6 +90,7 @@ _ENTRY_KEYS = {
     "published": False,
     "effective": False,
     "corrects": False,
+    "supersedes": False,
     "url": False,
     "confirmed": True,
     "note": False,
@@ -121,37 +129,76 @@ class Regulation:
     note: str
     constants: Mapping[str, CitedValue] = field(default_factory=lambda: MappingProxyType({}))
     line: int = 0
+    supersedes: str | None = None
+    origin: str = ""  # the file the entry was read from
+    key_lines: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}), compare=False)
+    where: str = ""  # the entry's key path in its file (``regulations[2]``)
+
+    def stated(self) -> tuple:
+        """What the entry says, for comparing two entries (not where it was written)."""
+        return tuple((name, getattr(self, name)) for name in _STATED_FIELDS)
+
+    def key_line(self, key: str) -> int:
+        """The line a key (``published``, ``constants.labor_share``) was written on, else the entry's."""
+        return self.key_lines.get(key, self.line)
+
+
+_STATED_FIELDS = ("document_id", "kind", "title", "document_number", "citation", "published", "effective",
+                  "corrects", "url", "confirmed", "note", "constants", "supersedes")
 
 
 @dataclass(frozen=True, slots=True)
 class RateYear:
-    """The HH PPS constants in force from ``effective_from``, as one rule set them."""
+    """The HH PPS constants in force from ``effective_from``, as one rule set them. A constant no
+    source gave is ``None`` here (``missing`` names them); one that does not apply that year is a
+    ``CitedValue`` whose value is ``None``."""
 
     effective_from: date
     rule: str
-    rate_30_day: CitedValue
-    rate_30_day_no_quality: CitedValue
-    labor_share: CitedValue
-    fdl_ratio: CitedValue
-    loss_sharing_ratio: CitedValue
-    lupa_addon_sn: CitedValue
-    lupa_addon_pt: CitedValue
-    lupa_addon_slp: CitedValue
-    lupa_addon_ot: CitedValue
-    rural_addon_a: CitedValue
-    rural_addon_b: CitedValue
-    rural_addon_c: CitedValue
-    outlier_cap_ratio: CitedValue
-    late_noa_grace_days: CitedValue
+    rate_30_day: CitedValue | None = None
+    rate_30_day_no_quality: CitedValue | None = None
+    labor_share: CitedValue | None = None
+    fdl_ratio: CitedValue | None = None
+    loss_sharing_ratio: CitedValue | None = None
+    lupa_addon_sn: CitedValue | None = None
+    lupa_addon_pt: CitedValue | None = None
+    lupa_addon_slp: CitedValue | None = None
+    lupa_addon_ot: CitedValue | None = None
+    rural_addon_a: CitedValue | None = None
+    rural_addon_b: CitedValue | None = None
+    rural_addon_c: CitedValue | None = None
+    outlier_cap_ratio: CitedValue | None = None
+    late_noa_grace_days: CitedValue | None = None
+
+    @property
+    def missing(self) -> tuple[str, ...]:
+        """The constants no source gave for this year, in ``CONSTANT_NAMES`` order."""
+        return tuple(name for name in CONSTANT_NAMES if getattr(self, name) is None)
 
 
 assert tuple(f.name for f in fields(RateYear))[2:] == CONSTANT_NAMES
 
 
+def missing_constants_message(year: int, names: tuple[str, ...], rule: str | None) -> str:
+    """Why a question about ``year`` cannot be answered, and how to add what is missing."""
+    said = f"{rule} (the rule in force) does not give them" if rule else "no rule in the catalogue takes effect that year"
+    entry = (f"an entry 'id: {rule}' with 'supersedes: {rule}', a note saying where the figures come from,"
+             if rule else f"an hh_pps_rule entry (id, title, citation, published, effective: {year}-01-01, confirmed),")
+    return (
+        f"the HH PPS constants for CY{year} are unknown: {', '.join(names)} ({said}); hhkb does not guess "
+        f"them. Write them from the rule's text into a YAML file in the catalogue's format and load it with "
+        f"'hhkb load FILE.yaml': under 'regulations:', {entry} and under 'constants:' one line per figure, e.g. "
+        f"'{names[0]}: {{value: \"<figure>\", citation: \"<FR citation>\", confirmed: false, note: \"<source>\"}}'"
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Catalogue:
+    """Catalogue entries. ``superseded`` keeps each (replaced entry, entry that replaced it) pair."""
+
     path: str
     rules: tuple[Regulation, ...]
+    superseded: tuple[tuple[Regulation, Regulation], ...] = ()
 
     def get(self, document_id: str) -> Regulation:
         for rule in self.rules:
@@ -160,7 +207,8 @@ class Catalogue:
         raise KeyError(document_id)
 
     def rate_years(self) -> tuple[RateYear, ...]:
-        """Every HH PPS rule with constants, by effective date."""
+        """Every HH PPS rule with constants (some may be unknown: ``RateYear.missing``), by
+        effective date."""
         years = [
             RateYear(rule.effective, rule.document_id, **dict(rule.constants))  # type: ignore[arg-type]
             for rule in self.rules
@@ -186,16 +234,23 @@ class Catalogue:
 def load_catalogue(path: str | Path | None = None) -> Catalogue:
     """Read and validate a catalogue file (default: the package's ``hhpps_rules.yaml``)."""
     path = Path(path) if path is not None else DEFAULT_PATH
+    return parse_catalogue(read_catalogue_text(path), path)
+
+
+def read_catalogue_text(path: Path) -> str:
+    """A catalogue file's text (UTF-8)."""
     try:
-        text = path.read_bytes().decode("utf-8")
+        return path.read_bytes().decode("utf-8")
     except OSError as exc:
         raise LoadError(path, f"cannot read the file: {exc.strerror}") from exc
     except UnicodeDecodeError as exc:
         raise LoadError(path, f"not UTF-8 text: {exc.reason} at byte {exc.start}") from exc
-    return parse_catalogue(text, path)
 
 
-def parse_catalogue(text: str, path: str | Path = "<text>") -> Catalogue:
+def parse_catalogue(text: str, path: str | Path = "<text>", *, check_references: bool = True) -> Catalogue:
+    """Read a catalogue's text. ``check_references=False`` for a file that adds to another
+    catalogue: its ``corrects`` and ``supersedes`` may name entries of that catalogue, and
+    :func:`merge` checks them."""
     try:
         document = load_strict(text)
     except YamlKeyError as exc:
@@ -228,7 +283,9 @@ def parse_catalogue(text: str, path: str | Path = "<text>") -> Catalogue:
             )
         seen[rule.document_id] = entry.lines["id"]
         rules.append(rule)
-    _check_references(path, rules, entries)
+    if check_references:
+        _check_references(path, rules)
+    _check_effective_dates(path, rules)
     return Catalogue(path=str(path), rules=tuple(rules))
 
 
@@ -256,6 +313,20 @@ def _read_entry(path: str | Path, entry: YamlMapping, where: str) -> Regulation:
             path, "a rule with constants needs an effective date", line=entry.line,
             field=f"{where}.effective",
         )
+    supersedes = _optional_text(path, entry, "supersedes", where)
+    if supersedes is not None and not _optional_text(path, entry, "note", where):
+        raise LoadError(
+            path, f"an entry that supersedes {supersedes} needs a note saying why and where its figures come from",
+            line=entry.lines["supersedes"], field=f"{where}.note",
+        )
+    key_lines = {key: line for key, line in entry.lines.items()}
+    if isinstance(entry.get("constants"), YamlMapping):
+        block = entry["constants"]
+        for name, line in block.lines.items():
+            key_lines[f"constants.{name}"] = line
+            item = block[name]
+            if isinstance(item, YamlMapping):
+                key_lines.update({f"constants.{name}.{key}": item_line for key, item_line in item.lines.items()})
     return Regulation(
         document_id=_text(path, entry, "id", where),
         kind=kind,
@@ -270,6 +341,10 @@ def _read_entry(path: str | Path, entry: YamlMapping, where: str) -> Regulation:
         note=_optional_text(path, entry, "note", where) or "",
         constants=MappingProxyType(constants),
         line=entry.line,
+        supersedes=supersedes,
+        origin=str(path),
+        key_lines=MappingProxyType(key_lines),
+        where=where,
     )
 
 
@@ -277,9 +352,11 @@ def _read_constants(path: str | Path, entry: YamlMapping, where: str) -> dict[st
     block = entry["constants"]
     if not isinstance(block, YamlMapping):
         raise LoadError(path, "constants must be a mapping", line=entry.lines["constants"], field=where)
-    _check_keys(path, block, {name: True for name in CONSTANT_NAMES}, where)
+    _check_keys(path, block, {name: False for name in CONSTANT_NAMES}, where)  # one left out is unknown
     constants: dict[str, CitedValue] = {}
     for name in CONSTANT_NAMES:
+        if name not in block:
+            continue
         item = block[name]
         item_where = f"{where}.{name}"
         if not isinstance(item, YamlMapping):
@@ -307,19 +384,117 @@ def _read_constants(path: str | Path, entry: YamlMapping, where: str) -> dict[st
     return constants
 
 
-def _check_references(path: str | Path, rules: list[Regulation], entries: YamlList) -> None:
-    ids = {rule.document_id for rule in rules}
-    for index, (rule, entry) in enumerate(zip(rules, entries)):
+def _check_references(path: str | Path, rules: list[Regulation] | tuple[Regulation, ...],
+                      known: set[str] | None = None) -> None:
+    """Every ``corrects`` names an entry of ``rules`` (or of ``known``)."""
+    ids = {rule.document_id for rule in rules} | (known or set())
+    for rule in rules:
         if rule.corrects is not None and rule.corrects not in ids:
             raise LoadError(
                 path, f"corrects {rule.corrects!r}, which is not in the catalogue",
-                line=entry.lines["corrects"], field=f"regulations[{index}].corrects",
+                line=rule.key_line("corrects"), field=f"{rule.where}.corrects",
             )
-    effective = [(r.effective, r.document_id) for r in rules if r.kind == "hh_pps_rule" and r.constants]
-    dates = [d for d, _ in effective]
-    for day, document_id in effective:
-        if dates.count(day) > 1:
-            raise LoadError(path, f"two rules with constants take effect on {day}", field=document_id)
+
+
+def _check_effective_dates(path: str | Path, rules: list[Regulation]) -> None:
+    first: dict[date, Regulation] = {}
+    for rule in rules:
+        if rule.kind != "hh_pps_rule" or not rule.constants:
+            continue
+        if rule.effective in first:
+            raise LoadError(
+                path, f"two rules with constants take effect on {rule.effective}: "
+                      f"{first[rule.effective].document_id} and {rule.document_id}",
+                line=rule.key_line("effective"), field=f"{rule.where}.effective",
+            )
+        first[rule.effective] = rule
+
+
+# --- adding loaded entries ---------------------------------------------------------------------
+
+
+def merge(base: Catalogue, added: Catalogue) -> Catalogue:
+    """``base`` with the entries of ``added`` (a file loaded into a knowledge base).
+
+    An added entry equal to a known entry of the same id changes nothing. One that differs from a
+    known entry of the same id, or that takes effect on the same day as a known HH PPS rule with
+    constants, is a ``LoadError`` (file, line, key) unless it names that entry in ``supersedes``:
+    it then replaces it, and the pair is kept in ``superseded`` for the review.
+    """
+    rules = list(base.rules)
+    superseded = list(base.superseded)
+    for rule in added.rules:
+        by_id = {known.document_id: known for known in rules}
+        replaced = None
+        if rule.supersedes is not None:
+            replaced = by_id.get(rule.supersedes)
+            if replaced is None:
+                raise LoadError(
+                    added.path, f"supersedes {rule.supersedes!r}, which is not in the catalogue",
+                    line=rule.key_line("supersedes"), field=f"{rule.where}.supersedes",
+                )
+        if replaced is not None and replaced.stated() == rule.stated():
+            continue  # the same file's entry loaded again under another name
+        same_id = by_id.get(rule.document_id)
+        if same_id is not None and same_id is not replaced:
+            if same_id.stated() == rule.stated():
+                continue
+            key = _first_difference(same_id, rule)
+            raise LoadError(
+                added.path,
+                f"{rule.document_id} is already in the catalogue ({_origin(same_id)}, line {same_id.line}) "
+                f"with another {key}; an entry that replaces it says 'supersedes: {rule.document_id}' and why in "
+                "a note",
+                line=rule.key_line(key), field=f"{rule.where}.{key}",
+            )
+        if rule.kind == "hh_pps_rule" and rule.constants:
+            for known in rules:
+                if (known is not replaced and known.kind == "hh_pps_rule" and known.constants
+                        and known.effective == rule.effective):
+                    raise LoadError(
+                        added.path,
+                        f"{rule.document_id} takes effect on {rule.effective}, as {known.document_id} "
+                        f"({_origin(known)}, line {known.line}) does, with constants of its own; an entry that "
+                        f"replaces that rule's constants says 'supersedes: {known.document_id}' and why in a note",
+                        line=rule.key_line("effective"), field=f"{rule.where}.effective",
+                    )
+        if replaced is not None:
+            rules.remove(replaced)
+            superseded.append((replaced, rule))
+        rules.append(rule)
+    _check_references(added.path, added.rules, known={rule.document_id for rule in rules})
+    return Catalogue(path=base.path, rules=tuple(rules), superseded=tuple(superseded))
+
+
+def _first_difference(known: Regulation, rule: Regulation) -> str:
+    """The key path of the first thing two entries of one id say differently (the figures first)."""
+    for constant in CONSTANT_NAMES:
+        if known.constants.get(constant) != rule.constants.get(constant):
+            return f"constants.{constant}"
+    for name in _STATED_FIELDS:
+        if name != "constants" and getattr(known, name) != getattr(rule, name):
+            return {"document_id": "id"}.get(name, name)
+    return "id"
+
+
+def _origin(rule: Regulation) -> str:
+    return "the package's catalogue" if rule.origin == str(DEFAULT_PATH) else f"loaded from {Path(rule.origin).name}"
+
+
+def is_catalogue_file(path: Path) -> bool:
+    """Whether a file looks like a catalogue: YAML text whose first key is ``regulations:``."""
+    with path.open("rb") as stream:
+        head = stream.read(4096)
+    try:
+        text = head.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return False
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#") or stripped == "---":
+            continue
+        return line.startswith("regulations:")
+    return False
 
 
 def _check_keys(path: str | Path, mapping: YamlMapping, allowed: dict[str, bool], where: str) -> None:

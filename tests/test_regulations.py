@@ -162,10 +162,13 @@ def test_value_that_is_not_a_decimal(tmp_path):
     assert (error.line, error.field) == (10, "regulations[0].constants.rate_30_day.value")
 
 
-def test_missing_constant(tmp_path):
-    text = "\n".join(line for line in MINIMAL.splitlines() if "lupa_addon_ot" not in line)
-    error = _fails(tmp_path, text)
-    assert error.field == "regulations[0].constants.lupa_addon_ot" and "missing key" in error.message
+def test_a_constant_left_out_is_unknown_not_an_error(tmp_path):
+    path = tmp_path / "catalogue.yaml"
+    path.write_text("\n".join(line for line in MINIMAL.splitlines() if "lupa_addon_ot" not in line and "labor_share" not in line))
+    year = load_catalogue(path).rate_year(date(2030, 1, 1))
+    assert year.missing == ("labor_share", "lupa_addon_ot")
+    assert year.labor_share is None and year.lupa_addon_ot is None
+    assert year.rural_addon_a.value is None and "rural_addon_a" not in year.missing  # none: does not apply
 
 
 def test_bad_flag_and_unknown_kind(tmp_path):
