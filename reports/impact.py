@@ -254,7 +254,7 @@ def build_impact_report(result: ImpactResult, *, generated_on: date | None = Non
         ),
         claim_count=len(result.claims),
         unpriced=tuple(UnpricedRow(u.agency_id, u.claim_id, u.type_of_bill, u.reason) for u in result.unpriced),
-        own_years=tuple(f"CY{year}: {count} claims" for year, count in result.own_years),
+        own_years=tuple(f"CY{year}: {count} claim{'s' if count != 1 else ''}" for year, count in result.own_years),
         inputs=tuple(InputRow(INPUT_TITLES[name], supplied, assumed) for name, supplied, assumed in result.inputs_supplied),
         notes=tuple(f"{note} ({count} claims)" for note, count in result.notes),
         result=result,
