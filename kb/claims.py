@@ -25,12 +25,25 @@ The beneficiary hash key
 Pricing
     :func:`to_period_claim` turns a stored claim into the pricer's ``PeriodClaim`` with one
     year's tables; :func:`price_claim` prices a claim under the parameters in force on its
-    from-date, or on January 1 of another year ("what would it pay under 2024's rules").
+    through date, or on January 1 of another year ("what would it pay under 2024's rules").
+
+    The year is chosen by the through date, as CMS's pricer chooses it: its driver (HHDRV) calls
+    the new year's calculator when the through date is after December 31, and takes the wage index
+    and rates in effect on the through date. A period from 2021-12-15 to 2022-01-13 is priced
+    entirely under CY2022's catalogue constants, tables and wage index.
+
+Rural add-on (CY2019-2022)
+    As CMS's pricer finds the county's category (:func:`rural_add_on_category`): a rural CBSA
+    (999SS) looks the county (value code 85) up in ``add-on-table.csv`` and a county missing there
+    is refused (return code 31: no payment); any other CBSA looks it up in
+    ``extra-add-on-table.csv`` from CY2021 (:data:`EXTRA_ADD_ON_LOOKUP_FROM`). The 500xx CBSAs of
+    :data:`PRICER_RURAL_CBSAS` only choose the rural rate columns; they give no add-on.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import os
 import secrets
@@ -48,11 +61,19 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from kb.bulk import insert_rows
+from kb.claim_inputs import ClaimInputs, SuppliedInputs
 from kb.database import transaction
 from kb.models import AgencyClaim, AgencyClaimLine, Release
 from kb.parameters import ConflictPolicy, ParameterError, YearTables, year_tables
 from kb.pricing import ClaimLine as PricingLine
-from kb.pricing import PeriodClaim, PricingError, PricingParameters, PricingResult, price_period
+from kb.pricing import (
+    TRANSFER_CONDITION_CODE,
+    PeriodClaim,
+    PricingError,
+    PricingParameters,
+    PricingResult,
+    price_period,
+)
 from kb.store import FileIdentity, StoreSummary, add_release, catalogue_of, find_release
 from loaders.claim_record import Claim, ClaimLine
 from loaders.claims_csv import CLAIM_COLUMNS as CSV_CLAIM_COLUMNS
@@ -77,13 +98,38 @@ VOID_FREQUENCY = "8"
 #: CBSAs whose claims CMS's HH pricer pays at the rural rates besides the 999SS rural areas: the
 #: pricer's driver (HHDRV, 88-level ``HHA-CBSA-RURAL-CHECK-ALL``) lists these codes, and takes the
 #: rural columns of the revenue table when the CBSA begins with 999 (``HHA-CBSA-RURAL-CHECK``) or
-#: is one of them.
+#: is one of them. They choose rate columns only: no rural add-on comes from this list (the add-on
+#: is found by county, :func:`rural_add_on_category`).
 PRICER_RURAL_CBSAS = frozenset(
     "50001 50002 50005 50007 50025 50028 50031 50035 50036 50037 50041 50045 50047 50048 50050 "
     "50056 50057 50066 50068 50071 50073 50080 50084 50087 50089 50090 50091 50103 50104 50111 "
     "50115 50117 50118 50120 50121 50139 50146 50147 50149 50151 50164 50165 50168 50169 50173 "
     "50174 50177 50180 50182 50183".split()
 )
+
+#: The first year whose calculator looks a county of a CBSA that is not rural up in the extra
+#: add-on table. CY2021: CMS's Java pricer (gov.cms.fiss.pricers.hha.core.Hha2021RulePricer) runs
+#: ValidateExtraCountyCode after ValidateCountyCode; CY2020's calculator (HHCAL200) has no such
+#: lookup. CY2022: its calculator's source is not in the sources reached; the lookup is taken to
+#: apply, because the comment of both rules reads "From 1/1/2019 through 12/31/2023 ... eligible
+#: urban county codes are in extra-add-on-table.csv" (every add-on year, not CY2021 alone), and the
+#: table lists the 47 counties that became urban with the CBSA delineations adopted for CY2021
+#: (OMB Bulletin 18-04), still in force in CY2022, while the county categories were fixed for the
+#: whole CY2019-2022 add-on (BBA 2018 sec. 50208).
+EXTRA_ADD_ON_LOOKUP_FROM = 2021
+#: The return code of CMS's pricer for a rural CBSA whose county is not in the add-on table.
+INVALID_COUNTY_RETURN_CODE = "31"
+#: Years where CMS's own pricer and the rules disagree on the rural add-on: said in the trace of
+#: every claim of a rural CBSA such a year prices, and in the impact report.
+RURAL_ADD_ON_OPEN_QUESTIONS = {
+    2023: (
+        "open question: the rural add-on ended with CY2022 (BBA 2018 sec. 50208: periods ending in "
+        "CY2019-2022), and hhkb applies none in CY2023; but CMS's CY2023 pricer context "
+        "(gov.cms.fiss.pricers.hha.core.Hha2023PricerContext) still declares RURAL_ADDON_B_2023 = 1.010 "
+        "(A and C 1.000), and its county rules carry the comment 'From 1/1/2019 through 12/31/2023'; "
+        "whether CMS's pricer applies it in CY2023 is not settled"
+    ),
+}
 
 _CLAIM_COLUMNS = (
     "release_id", "agency_id", "claim_id", "type_of_bill", "period_from", "period_through", "admission_date",
@@ -728,23 +774,83 @@ def is_rural_cbsa(cbsa: str) -> bool:
     return cbsa.startswith("999") or cbsa in PRICER_RURAL_CBSAS
 
 
+def is_rural_area(cbsa: str) -> bool:
+    """A rural (non-CBSA) area of a state, ``999SS``: the CBSAs whose county CMS's pricer looks up
+    in the add-on table (its ValidateCountyCode runs for the two-character state code)."""
+    return cbsa.startswith("999")
+
+
 def rural_add_on_category(claim: Claim, tables: YearTables) -> str | None:
-    """The county's rural add-on category (value code 85) when the year has rural add-on factors
-    and the claim is in a rural area; None otherwise."""
+    """The county's rural add-on category (value code 85) under this year's tables, as CMS's
+    pricer finds it; None when the year has no rural add-on or the county has none.
+
+    A rural area (999SS) looks the county up in the add-on table, and a county missing there is
+    refused with PricingError (CMS's return code 31, no payment). Any other CBSA looks the county up
+    in the extra add-on table from :data:`EXTRA_ADD_ON_LOOKUP_FROM`. The 500xx CBSAs give none.
+    """
     year = tables.rate_year
     if all(getattr(year, f"rural_addon_{c}").value is None for c in "abc"):
         return None
-    if claim.cbsa is None or not is_rural_cbsa(claim.cbsa) or claim.fips_county is None:
+    if not claim.cbsa:
         return None
-    return tables.rural_categories.get(claim.fips_county)
+    county = claim.fips_county
+    if is_rural_area(claim.cbsa):
+        category = tables.rural_categories.get(county) if county else None
+        if category is None:
+            missing = f"county {county}" if county else "no county (value code 85)"
+            raise PricingError(
+                claim.claim_id,
+                f"return code {INVALID_COUNTY_RETURN_CODE}: {missing} of rural CBSA {claim.cbsa} is not in the "
+                f"rural add-on table (add-on-table.csv); CMS's pricer pays nothing (ValidateCountyCode)",
+            )
+        return category
+    if year.effective_from.year >= EXTRA_ADD_ON_LOOKUP_FROM and county:
+        return tables.extra_rural_categories.get(county)
+    return None
 
 
-def to_period_claim(claim: Claim, tables: YearTables) -> PeriodClaim:
+def lupa_source_admission(condition_codes: Sequence[str]) -> str:
+    """The pricer's "LUPA source admission" input (HHA-LUPA-SRC-ADM) of a claim.
+
+    Medicare Claims Processing Manual ch. 10 sec. 70.2 (pricer input record, LUPA-SRC-ADM):
+    "Medicare systems set this indicator to 'B' when condition code 47 is present on the RAP or
+    claim. The indicator is set to '1' in all other cases." The input is named after the old source
+    of admission code B (transfer from another HHA), which CMS discontinued for services from
+    2010-07-01 (CR 6757, Transmittal 1904) in favour of condition code 47 (CR 6801, Transmittal
+    1917): the point of origin is therefore not read. Nor is the claim frequency: a replacement
+    claim (frequency 7) keeps its add-on.
+    """
+    return "B" if TRANSFER_CONDITION_CODE in condition_codes else "1"
+
+
+def input_notes(inputs: ClaimInputs) -> tuple[str, ...]:
+    """What the trace says about the inputs a claim does not carry: supplied (where from) or
+    assumed absent."""
+    notes = []
+    noa = inputs.noa_received
+    notes.append(f"NOA received {noa.value} (supplied: {noa.source})" if noa is not None
+                 else "NOA receipt date not supplied: assumed timely (no late-NOA reduction)")
+    vbp = inputs.vbp_factor
+    notes.append(f"VBP adjustment factor {vbp.value} for CY{inputs.year} (supplied: {vbp.source})" if vbp is not None
+                 else f"VBP adjustment factor for CY{inputs.year} not supplied: assumed 1 (no VBP adjustment)")
+    readmission = inputs.readmitted_in_period
+    if readmission is not None:
+        answer = "a same-agency readmission" if readmission.value else "no same-agency readmission"
+        notes.append(f"{answer} within the period (supplied: {readmission.source})")
+    else:
+        notes.append("same-agency readmission within the period not supplied: assumed none")
+    return tuple(notes)
+
+
+def to_period_claim(claim: Claim, tables: YearTables, inputs: ClaimInputs | None = None) -> PeriodClaim:
     """The pricer's view of a stored claim under one year's tables.
 
-    Wage index: the claim's CBSA (value code 61) in ``tables``; rural add-on category: the county
-    (value code 85) when the year has one; an adjustment is frequency 7. Raises PricingError when
-    the claim lacks what pricing needs (a CBSA in the table, an admission date, whole units).
+    Wage index: the claim's CBSA (value code 61) in ``tables``; the LUPA source admission from its
+    condition codes (:func:`lupa_source_admission`); the adjustment indicator '0' (the claims
+    system's recode is not on a claim). ``inputs``: what was supplied beside the claim (none when
+    not given); the rural add-on category is the parameters' (:func:`claim_parameters`). Raises
+    PricingError when the claim lacks what pricing needs (a CBSA in the table, an admission date,
+    whole units).
     """
     if not claim.cbsa:
         raise PricingError(claim.claim_id, "no CBSA (value code 61)")
@@ -760,6 +866,8 @@ def to_period_claim(claim: Claim, tables: YearTables) -> PeriodClaim:
         if units != units.to_integral_value():
             raise PricingError(claim.claim_id, f"line {line.line_number}: units {units} is not a whole number")
         lines.append(PricingLine(line.revenue_code, line.hcpcs or "", int(units), line.service_date))
+    inputs = inputs or ClaimInputs(claim.period_through.year)
+    noa = inputs.noa_received
     return PeriodClaim(
         claim_id=claim.claim_id,
         type_of_bill=claim.type_of_bill,
@@ -768,28 +876,43 @@ def to_period_claim(claim: Claim, tables: YearTables) -> PeriodClaim:
         admission_date=claim.admission_date,
         hipps=claim.hipps,
         wage_index=wage_index,
-        rural_add_on_category=rural_add_on_category(claim, tables),
+        rural_add_on_category=None,
         quality_data_submitted=claim.quality_data_submitted,
         condition_codes=claim.condition_codes,
         patient_status=claim.patient_status or "",
         lines=tuple(lines),
-        is_adjustment=claim.frequency_code == ADJUSTMENT_FREQUENCY,
+        days_until_noa_received=max((noa.value - claim.period_from).days, 0) if noa is not None else 0,
+        vbp_adjustment_factor=inputs.vbp_factor.value if inputs.vbp_factor is not None else Decimal("1"),
+        readmitted_in_period=bool(inputs.readmitted_in_period.value) if inputs.readmitted_in_period else False,
+        lupa_source_admission=lupa_source_admission(claim.condition_codes),
+        input_notes=input_notes(inputs),
     )
 
 
 def claim_parameters(claim: Claim, tables: YearTables) -> PricingParameters:
-    """The year's pricing parameters for the claim's HIPPS, quality flag, CBSA and rurality."""
+    """The year's pricing parameters for the claim's HIPPS, quality flag, CBSA, rurality and county
+    (its rural add-on category, :func:`rural_add_on_category`, which may refuse the claim)."""
     if not claim.hipps:
         raise PricingError(claim.claim_id, "no HIPPS code")
     if not claim.cbsa:
         raise PricingError(claim.claim_id, "no CBSA (value code 61)")
     try:
-        return tables.pricing_parameters(
+        parameters = tables.pricing_parameters(
             claim.hipps, quality_data_submitted=claim.quality_data_submitted, rural=is_rural_cbsa(claim.cbsa),
             cbsa=claim.cbsa,
         )
     except ParameterError as error:
         raise PricingError(claim.claim_id, str(error)) from None
+    category = rural_add_on_category(claim, tables)
+    notes = ()
+    question = RURAL_ADD_ON_OPEN_QUESTIONS.get(tables.rate_year.effective_from.year)
+    if question is not None and is_rural_area(claim.cbsa):
+        listed = tables.rural_categories.get(claim.fips_county or "")
+        notes = (question + (f" (county {claim.fips_county} is category {listed} in add-on-table.csv)"
+                             if listed else ""),)
+    if category is None and not notes:
+        return parameters
+    return dataclasses.replace(parameters, rural_add_on_category=category, notes=notes)
 
 
 class TablesCache:
@@ -816,6 +939,8 @@ class PricedClaim:
     rules_on: date  # the date whose parameters priced it
     parameters: PricingParameters
     result: PricingResult
+    chosen_by: str = ""  # why these rules: the claim's through date, or the year asked for
+    inputs: ClaimInputs | None = None
 
     def outlier_cap_room(self) -> str:
         """What the 10% agency outlier cap would need for this claim's outlier to be paid."""
@@ -836,15 +961,23 @@ def price_claim(
     *,
     rules_year: int | None = None,
     cache: TablesCache | None = None,
+    supplied: SuppliedInputs | None = None,
 ) -> PricedClaim:
-    """Price one claim under the parameters in force on its from-date, or on January 1 of
-    ``rules_year``. Raises PricingError (with the reason) for a claim that cannot be priced."""
+    """Price one claim under the parameters in force on its through date (the year CMS's pricer
+    chooses), or on January 1 of ``rules_year``, with the inputs supplied for it (``supplied``, read
+    from the database when not given). Raises PricingError (with the reason) for a claim that
+    cannot be priced."""
     cache = cache or TablesCache(session)
-    on = date(rules_year, 1, 1) if rules_year is not None else claim.period_from
+    if rules_year is not None:
+        on, chosen_by = date(rules_year, 1, 1), f"the year asked for (CY{rules_year})"
+    else:
+        on, chosen_by = claim.period_through, f"its through date {claim.period_through}"
     try:
         tables = cache.on(on)
     except ParameterError as error:
         raise PricingError(claim.claim_id, str(error)) from None
+    supplied = supplied if supplied is not None else SuppliedInputs(session, agency=claim.agency_id)
+    inputs = supplied.of(claim.agency_id, claim.claim_id, claim.period_through.year)
     parameters = claim_parameters(claim, tables)
-    result = price_period(to_period_claim(claim, tables), parameters)
-    return PricedClaim(claim, on, parameters, result)
+    result = price_period(to_period_claim(claim, tables, inputs), parameters)
+    return PricedClaim(claim, on, parameters, result, chosen_by, inputs)

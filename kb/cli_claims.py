@@ -1,4 +1,5 @@
-"""Commands for an agency's claims: ``hhkb claims load|generate``, ``hhkb price``, ``hhkb impact``.
+"""Commands for an agency's claims: ``hhkb claims load|generate``, ``hhkb claims inputs load``,
+``hhkb price``, ``hhkb impact``.
 
 Registered on the ``hhkb`` group by :func:`register`. Thin: parse arguments, call one library
 function, print. No command prints member ids, names or other beneficiary data.
@@ -112,12 +113,34 @@ def claims_generate(obj, periods, seed, year, out, file_format, agency_serial, s
     click.echo(f"{out}: {len(sample.claims)} claims, {lines} lines, agency {profile.agency_id} ({file_format})")
 
 
+@claims_group.group("inputs")
+def inputs_group():
+    """Pricing inputs a claim does not carry: NOA receipt dates, readmissions, VBP factors."""
+
+
+@inputs_group.command("load")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.pass_obj
+@reports_errors
+def inputs_load(obj, paths):
+    """Load pricing-inputs CSV files (docs/pricing-inputs.md), recognised by their header.
+
+    Example: hhkb claims inputs load vbp-factors.csv noa-dates.csv
+    """
+    from kb.claim_inputs import load_supplied_inputs
+
+    for summary in load_supplied_inputs(obj.engine, paths):
+        click.echo(summary.describe())
+
+
 @click.command("price")
 @click.argument("claim_id")
 @click.option("--agency", help="The agency (NPI) when several agencies have this claim id.")
 @click.option("--type-of-bill", help="The type of bill when several claims have this id (an adjustment, 0327, "
               "often keeps its claim's id).")
-@click.option("--rules", "rules_year", type=int, help="Price under January 1 of this year's rules (default: the claim's from-date).")
+@click.option("--rules", "rules_year", type=int,
+              help="Price under January 1 of this year's rules (default: the year of the claim's through date, "
+                   "as CMS's pricer chooses it).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 @reports_errors
@@ -145,15 +168,19 @@ def price_command(obj, claim_id, agency, type_of_bill, rules_year, as_json):
         document = {
             "agency_id": claim.agency_id, "claim_id": claim.claim_id, "type_of_bill": claim.type_of_bill,
             "period_from": claim.period_from.isoformat(), "hipps": claim.hipps, "cbsa": claim.cbsa,
-            "rules_on": priced.rules_on.isoformat(), "superseded": superseded,
+            "period_through": claim.period_through.isoformat(),
+            "rules_on": priced.rules_on.isoformat(), "rules_chosen_by": priced.chosen_by, "superseded": superseded,
+            "inputs_supplied": list(priced.inputs.supplied) if priced.inputs else [],
             "total": str(result.total), "lupa": result.lupa,
             "outlier": str(result.outlier_amount), "outlier_cap": priced.outlier_cap_room(),
             "trace": [{k: str(v) for k, v in asdict(step).items()} for step in result.trace],
         }
         click.echo(json.dumps(document, indent=2))
         return
-    click.echo(f"claim {claim.claim_id} (agency {claim.agency_id}, type of bill {claim.type_of_bill}, HIPPS "
-               f"{claim.hipps}, CBSA {claim.cbsa}, period from {claim.period_from}) under the rules of {priced.rules_on}")
+    click.echo(f"claim {claim.claim_id} priced under CY{priced.rules_on.year}'s rules (in force on {priced.rules_on}), "
+               f"chosen by {priced.chosen_by}")
+    click.echo(f"agency {claim.agency_id}, type of bill {claim.type_of_bill}, HIPPS {claim.hipps}, CBSA {claim.cbsa}, "
+               f"period {claim.period_from} to {claim.period_through}")
     table = Table("step", "amount", "formula", "citation")
     for step in result.trace:
         table.add_row(step.name, str(step.amount), step.formula, step.citation)

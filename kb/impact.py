@@ -7,8 +7,14 @@
 2. Each claim priced twice, under the FROM year's and the TO year's parameters. The claim is not
    moved in time: it is priced with the parameters in force on January 1 of each year, and its
    own dates are used only as the pricer uses them, relative to each other (admission date equal
-   to the from-date for the LUPA add-on, the earliest visit, the days of a partial period). The
-   rural add-on category comes from whichever year has rural add-on tables.
+   to the from-date for the LUPA add-on, the earliest visit, the days of a partial period). Each
+   claim also says which year its own dates would choose (CMS's pricer chooses by the through
+   date: ``ClaimImpact.own_year``). The rural add-on category is each year's own, found as that
+   year's pricer finds it (``kb.claims.rural_add_on_category``); a rural area's county missing from
+   the add-on table is refused (return code 31) and listed as not priced. The inputs a claim does
+   not carry (NOA receipt date, VBP factor of the claim's own year, a same-agency readmission) are
+   those supplied (``kb.claim_inputs``), the same under both years, else assumed absent; each
+   claim says which were supplied.
 3. Each claim's difference split into components with :func:`kb.pricing.attribute_change`; the
    components sum exactly to the difference of the claim.
 4. The 10% outlier cap (:func:`kb.pricing.apply_outlier_cap`) applied per agency and per year, the
@@ -65,7 +71,6 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from kb.claims import (
-    ADJUSTMENT_FREQUENCY,
     LIST_SEPARATOR,
     VOID_FREQUENCY,
     driver_id_condition,
@@ -75,9 +80,11 @@ from kb.claims import (
     TablesCache,
     claim_parameters,
     is_rural_cbsa,
+    lupa_source_admission,
     rural_add_on_category,
     to_period_claim,
 )
+from kb.claim_inputs import ClaimInputs, SuppliedInputs
 from kb.diff import HCPCS, Change, Provenance, diff_hhpps
 from kb.models import AgencyClaim, AgencyClaimLine
 from loaders.claim_record import Claim
@@ -90,7 +97,6 @@ from kb.pricing import (
     MAX_UNITS_PER_DAY,
     PERIOD_DAYS,
     NON_VISIT_HCPCS,
-    TRANSFER_CONDITION_CODE,
     TRANSFER_PATIENT_STATUS,
     PeriodClaim,
     PricingError,
@@ -98,6 +104,8 @@ from kb.pricing import (
     PricingResult,
     apply_outlier_cap,
     attribute_change,
+    lupa_add_on_exclusion,
+    lupa_add_on_exclusion_of,
     price_period,
     round_cents,
     wage_adjust,
@@ -162,6 +170,8 @@ class ClaimImpact:
     outlier_after: Decimal
     cap_before: Decimal = ZERO
     cap_after: Decimal = ZERO
+    own_year: int = 0  # the year the claim's own dates choose (its through date's)
+    inputs_supplied: tuple[str, ...] = ()  # of "noa", "vbp", "readmission"; the others assumed absent
 
     @property
     def difference(self) -> Decimal:
@@ -251,6 +261,22 @@ class ImpactResult:
     totals: Totals
     priced_alone: int  # claims priced on their own rather than through a pricing class
     pricing_classes: int
+    notes: tuple[tuple[str, int], ...] = ()  # open questions of a year's parameters, and the claims they touch
+
+    @property
+    def own_years(self) -> tuple[tuple[int, int], ...]:
+        """(year, claims) for each year the priced claims' own through dates choose."""
+        counts: dict[int, int] = defaultdict(int)
+        for claim in self.claims:
+            counts[claim.own_year] += 1
+        return tuple(sorted(counts.items()))
+
+    @property
+    def inputs_supplied(self) -> tuple[tuple[str, int, int], ...]:
+        """(input, claims it was supplied for, claims it was assumed absent for)."""
+        return tuple((name, sum(name in c.inputs_supplied for c in self.claims),
+                      sum(name not in c.inputs_supplied for c in self.claims))
+                     for name in ("noa", "vbp", "readmission"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -325,6 +351,7 @@ class _ClaimRow(NamedTuple):
     claim_id: str
     type_of_bill: str
     period_from: date
+    period_through: date
     admission_date: date | None
     patient_status: str | None
     hipps: str | None
@@ -339,7 +366,8 @@ class _ClaimRow(NamedTuple):
 
     @classmethod
     def of(cls, pk: int, claim: Claim) -> _ClaimRow:
-        return cls(pk, claim.agency_id, claim.claim_id, claim.type_of_bill, claim.period_from, claim.admission_date,
+        return cls(pk, claim.agency_id, claim.claim_id, claim.type_of_bill, claim.period_from, claim.period_through,
+                   claim.admission_date,
                    claim.patient_status, claim.hipps, claim.cbsa, claim.fips_county, claim.quality_data_submitted,
                    claim.condition_codes)
 
@@ -353,11 +381,11 @@ def _add_on_discipline(shape: _Shape, factors: Mapping[str, Decimal]) -> str | N
     return min(candidates, key=lambda code: (shape.earliest[code], rank.get(code, len(rank))))
 
 
-def _pricing_class(row: _ClaimRow, rural_category: str | None, shape: _Shape, pair: _Pair) -> tuple | None:
+def _pricing_class(row: _ClaimRow, rural_category: tuple, shape: _Shape, pair: _Pair) -> tuple | None:
     """The key of the claim's pricing class (see the module doc), or None: price it on its own.
 
-    A stored claim carries no late NOA, VBP factor or readmission (``to_period_claim`` leaves the
-    pricer's defaults), so its visits, its units by day and its dates decide. ``row`` has an
+    The caller has sent a claim with supplied inputs (a late NOA, a VBP factor, a readmission) to be
+    priced on its own, so its visits, its units by day and its dates decide. ``row`` has an
     admission date (a claim without one is priced on its own, which says so).
     """
     if not shape.visits or shape.day_over_cap:
@@ -366,8 +394,8 @@ def _pricing_class(row: _ClaimRow, rural_category: str | None, shape: _Shape, pa
               row.admission_date > row.period_from)
     total = sum(shape.visits.values())
     if total < pair.lupa_low:
-        eligible = (row.admission_date == row.period_from and TRANSFER_CONDITION_CODE not in row.condition_codes
-                    and row.frequency_code != ADJUSTMENT_FREQUENCY)
+        eligible = lupa_add_on_exclusion_of(row.admission_date, row.period_from,
+                                            lupa_source_admission(row.condition_codes), "0") is None
         add_ons = tuple(_add_on_discipline(shape, p.lupa_add_on_factors) for p in (pair.before, pair.after))
         return ("lupa", common, eligible, add_ons if eligible else None)
     if total < pair.lupa_high:
@@ -448,9 +476,7 @@ class _FormulaClass:
         self.kind = kind
         self.pair = pair
         self.category = claim.rural_add_on_category
-        self.add_on_eligible = kind == "lupa" and (
-            claim.admission_date == claim.from_date and TRANSFER_CONDITION_CODE not in claim.condition_codes
-            and not claim.is_adjustment)
+        self.add_on_eligible = kind == "lupa" and lupa_add_on_exclusion(claim) is None
         full = dataclasses.replace(claim, patient_status="01") if kind == "period" else claim
         self.parameter_sets = [*pair.sequence, pair.after]
         ignored = _IGNORED_BY_KIND[kind]
@@ -484,7 +510,8 @@ class _FormulaClass:
 
     def _factor(self, parameters: PricingParameters) -> Decimal | None:
         factors = parameters.rural_add_on_factors
-        return factors.get(self.category) if factors is not None and self.category else None
+        category = parameters.rural_add_on_category or self.category
+        return factors.get(category) if factors is not None and category else None
 
     def _add_on(self, parameters: PricingParameters, shape: _Shape) -> Decimal | None:
         """The wage-adjusted LUPA add-on under one parameter set, the same for every claim of the
@@ -624,7 +651,8 @@ class _FormulaClass:
 CLAIM_BATCH = 5000
 
 _CLAIM_ROW_SQL = (
-    "SELECT id, agency_id, claim_id, type_of_bill, period_from, admission_date, patient_status, hipps, cbsa, "
+    "SELECT id, agency_id, claim_id, type_of_bill, period_from, period_through, admission_date, patient_status, "
+    "hipps, cbsa, "
     "fips_county, quality_data_submitted, condition_codes FROM claim WHERE {ids}"
 )
 #: Lines the grouped queries might read otherwise than the pricer: units that are not a whole
@@ -684,10 +712,11 @@ def _claim_rows(session: Session, pks: list[int]) -> list[_ClaimRow]:
     """The claims with these ids, in this order, without their lines."""
     by_pk = {}
     dates = _Dates()
-    for (pk, agency_id, claim_id, type_of_bill, period_from, admission_date, patient_status, hipps, cbsa, fips_county,
-         quality_data_submitted, condition_codes) in _driver_rows(session, _CLAIM_ROW_SQL, "id", pks):
+    for (pk, agency_id, claim_id, type_of_bill, period_from, period_through, admission_date, patient_status, hipps,
+         cbsa, fips_county, quality_data_submitted, condition_codes) in _driver_rows(session, _CLAIM_ROW_SQL, "id", pks):
         by_pk[pk] = _ClaimRow(
-            pk, agency_id, claim_id, type_of_bill, dates[period_from], dates[admission_date], patient_status,
+            pk, agency_id, claim_id, type_of_bill, dates[period_from], dates[period_through], dates[admission_date],
+            patient_status,
             hipps, cbsa, fips_county, bool(quality_data_submitted),
             tuple(condition_codes.split(LIST_SEPARATOR)) if condition_codes else (),
         )
@@ -731,14 +760,16 @@ def _shapes(session: Session, pks: list[int]) -> dict[int, _Shape]:
 class _Pricing:
     """The pass over the claims: pricing classes, claims priced alone, the running outlier cap."""
 
-    def __init__(self, session: Session, tables_from, tables_to, pricing_classes: bool):
+    def __init__(self, session: Session, tables_from, tables_to, pricing_classes: bool,
+                 supplied: SuppliedInputs):
         self.session = session
         self.tables_from, self.tables_to = tables_from, tables_to
         self.use_classes = pricing_classes
-        self.to_year_rural_add_on = any(getattr(tables_to.rate_year, f"rural_addon_{c}").value is not None
-                                        for c in "abc")
+        self.supplied = supplied
+        self.no_inputs: dict[int, ClaimInputs] = {}
+        self.notes: dict[str, int] = defaultdict(int)
         self.pairs: dict[tuple, _Pair | PricingError] = {}
-        self.categories: dict[tuple, str | None] = {}
+        self.categories: dict[tuple, tuple | PricingError] = {}
         self.variants: dict[tuple, str] = {}
         self.formulas: dict[tuple, _FormulaClass] = {}
         self.amount_tables: dict[tuple, dict[tuple[str, int], tuple[Decimal, ...]]] = {}
@@ -747,23 +778,34 @@ class _Pricing:
         self.caps: dict[str, list[Decimal]] = {}  # per agency: payments and outliers so far, before and after
         self.alone = 0
 
-    def period_claim(self, claim: Claim) -> PeriodClaim:
-        period_claim = to_period_claim(claim, self.tables_from)
-        if period_claim.rural_add_on_category is None and self.to_year_rural_add_on:
-            category = rural_add_on_category(claim, self.tables_to)
-            if category is not None:
-                period_claim = dataclasses.replace(period_claim, rural_add_on_category=category)
-        return period_claim
+    def inputs(self, row: _ClaimRow | Claim) -> ClaimInputs:
+        """What was supplied for the claim (the VBP factor of its own year)."""
+        year = row.period_through.year
+        if not self.supplied:  # nothing supplied at all: one answer per year
+            inputs = self.no_inputs.get(year)
+            if inputs is None:
+                inputs = self.no_inputs[year] = ClaimInputs(year)
+            return inputs
+        return self.supplied.of(row.agency_id, row.claim_id, year)
 
-    def rural_category(self, row: _ClaimRow) -> str | None:
-        """The rural add-on category :meth:`period_claim` gives the claim (by CBSA and county)."""
+    def period_claim(self, claim: Claim) -> PeriodClaim:
+        """The pricer's claim; its rural add-on category is each year's parameters' own."""
+        return to_period_claim(claim, self.tables_from, self.inputs(claim))
+
+    def rural_category(self, row: _ClaimRow) -> tuple[str | None, str | None]:
+        """The rural add-on category of the claim's county under each year (by CBSA and county);
+        PricingError when a year's pricer refuses the county (return code 31)."""
         key = (row.cbsa, row.fips_county)
-        if key not in self.categories:
-            category = rural_add_on_category(row, self.tables_from)
-            if category is None and self.to_year_rural_add_on:
-                category = rural_add_on_category(row, self.tables_to)
-            self.categories[key] = category
-        return self.categories[key]
+        found = self.categories.get(key)
+        if found is None:
+            try:
+                found = (rural_add_on_category(row, self.tables_from), rural_add_on_category(row, self.tables_to))
+            except PricingError as error:
+                found = error
+            self.categories[key] = found
+        if isinstance(found, PricingError):
+            raise PricingError(row.claim_id, found.reason)
+        return found
 
     def rate_variant(self, quality_data_submitted: bool, cbsa: str) -> str:
         key = (quality_data_submitted, cbsa)
@@ -773,7 +815,7 @@ class _Pricing:
         return variant
 
     def pair(self, row: _ClaimRow) -> tuple[tuple, _Pair]:
-        pair_key = (row.hipps, row.cbsa, row.quality_data_submitted)
+        pair_key = (row.hipps, row.cbsa, row.quality_data_submitted, self.rural_category(row))
         pair = self.pairs.get(pair_key)
         if pair is None:
             try:
@@ -809,7 +851,7 @@ class _Pricing:
                 continue
             shape = shapes.get(row.pk)
             key = class_key = None
-            if shape is not None and row.admission_date is not None:
+            if shape is not None and row.admission_date is not None and not self.inputs(row).supplied:
                 key = _pricing_class(row, self.rural_category(row), shape, pair)
             if key is None:
                 wanted.add(row.pk)
@@ -859,10 +901,12 @@ class _Pricing:
                 self.unpriced.append(UnpricedClaim(row.pk, row.agency_id, row.claim_id, row.type_of_bill,
                                                    error.reason))
                 continue
-            self.record(row, shape, outcome)
+            self.record(row, shape, outcome, pair)
 
-    def record(self, row: _ClaimRow, shape: _Shape, outcome: _Outcome) -> None:
+    def record(self, row: _ClaimRow, shape: _Shape, outcome: _Outcome, pair: _Pair) -> None:
         before, after, components = outcome
+        for note in dict.fromkeys(pair.before.notes + pair.after.notes):
+            self.notes[note] += 1
         running = self.caps.setdefault(row.agency_id, [ZERO, ZERO, ZERO, ZERO])
         self.claims.append(ClaimImpact(
             pk=row.pk, agency_id=row.agency_id, claim_id=row.claim_id, type_of_bill=row.type_of_bill,
@@ -870,12 +914,13 @@ class _Pricing:
             quality_data_submitted=row.quality_data_submitted,
             rate_variant=self.rate_variant(row.quality_data_submitted, row.cbsa),
             disciplines=tuple(sorted(shape.visits)),
-            rural_add_on=self.rural_category(row) is not None,
+            rural_add_on=any(category is not None for category in self.rural_category(row)),
             before=before.total, after=after.total,
             components=components,
             lupa_before=before.lupa, lupa_after=after.lupa,
             outlier_before=before.outlier, outlier_after=after.outlier,
             cap_before=_cap(before, running, 0), cap_after=_cap(after, running, 2),
+            own_year=row.period_through.year, inputs_supplied=self.inputs(row).supplied,
         ))
 
 
@@ -903,7 +948,7 @@ def impact(
     changes = diff_hhpps(hhpps_state(tables_from), hhpps_state(tables_to),
                          old_provenance=old_provenance, new_provenance=new_provenance)
 
-    pricing = _Pricing(session, tables_from, tables_to, pricing_classes)
+    pricing = _Pricing(session, tables_from, tables_to, pricing_classes, SuppliedInputs(session, agency=agency))
     superseded = superseded_claims(session, agency=agency)
     pricing.unpriced.extend(UnpricedClaim(*claim) for claim in superseded)
     left_out = {claim.pk for claim in superseded}
@@ -922,6 +967,7 @@ def impact(
         agencies=tuple(t for t in totals_by_agency if t.agency_id is not None),
         totals=next(t for t in totals_by_agency if t.agency_id is None),
         priced_alone=pricing.alone, pricing_classes=sum(formula.usable for formula in pricing.formulas.values()),
+        notes=tuple(pricing.notes.items()),
     )
 
 

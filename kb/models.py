@@ -302,3 +302,36 @@ class CatalogueDocument(SQLModel, table=True):
 
     release_id: int = Field(foreign_key="release.id", primary_key=True)
     text: str = Field(sa_type=sa.Text)
+
+
+class ClaimSuppliedInput(SQLModel, table=True):
+    """What a user supplied for one claim that the claim itself does not carry (see
+    ``kb.claim_inputs``): the day the notice of admission was received, and whether the period is
+    a partial period because the agency discharged and readmitted the patient within it. ``None``:
+    not supplied by this row."""
+
+    __tablename__ = "claim_supplied_input"
+    __table_args__ = (sa.UniqueConstraint("release_id", "agency_id", "claim_id",
+                                          name="uq_claim_supplied_input_release_claim"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    release_id: int = Field(foreign_key="release.id", index=True)
+    agency_id: str = Field(max_length=20)
+    claim_id: str = Field(max_length=40)
+    noa_received: date | None = None
+    readmitted_in_period: bool | None = None
+    source_row: int
+
+
+class AgencyVbpFactor(SQLModel, table=True):
+    """An agency's value-based purchasing adjustment factor for one calendar year, as supplied."""
+
+    __tablename__ = "agency_vbp_factor"
+    __table_args__ = (sa.UniqueConstraint("release_id", "agency_id", "year", name="uq_agency_vbp_factor_release_year"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    release_id: int = Field(foreign_key="release.id", index=True)
+    agency_id: str = Field(max_length=20, index=True)
+    year: int
+    factor: Decimal = decimal_field()
+    source_row: int

@@ -28,6 +28,8 @@ DISCIPLINES = {"0420": "PT", "0430": "OT", "0440": "SLP", "0550": "SN", "0560": 
 LUPA_ADD_ON_CONSTANTS = {"0550": "lupa_addon_sn", "0420": "lupa_addon_pt", "0440": "lupa_addon_slp",
                          "0430": "lupa_addon_ot"}
 RURAL_ADD_ON_CONSTANTS = {"A": "rural_addon_a", "B": "rural_addon_b", "C": "rural_addon_c"}
+#: The name CMS's pricer gives its second county table (``extra-add-on-table.csv``).
+EXTRA_ADD_ON_TABLE = "extra-add-on-table"
 
 
 class ParameterError(LookupError):
@@ -99,6 +101,9 @@ class YearTables:
     wage_index_conflicts: dict[str, tuple[WageIndexValue, ...]]
     rural_categories: dict[str, str]
     sources: dict[str, Source] = field(default_factory=dict)  # table kind -> release
+    #: The extra add-on table (``extra-add-on-table.csv``): counties of CBSAs that are not rural
+    #: areas and keep a rural add-on category; CMS's pricer names the table, so its file name tells it.
+    extra_rural_categories: dict[str, str] = field(default_factory=dict)
 
     def wage_index_of(self, cbsa: str) -> WageIndexValue:
         if cbsa in self.wage_index_conflicts and cbsa not in self.wage_index:
@@ -239,16 +244,19 @@ def year_tables(
         )
 
     rural_categories: dict[str, str] = {}
+    extra_rural_categories: dict[str, str] = {}
     addon_releases = session.exec(
         sa.select(Release).where(Release.source == "hhpps-rural_addon", Release.effective_date <= on)
-        .order_by(Release.effective_date, Release.id)
+        .order_by(Release.effective_date.desc(), Release.id.desc())
     ).scalars().all()
-    for release in addon_releases:  # later tables (the extra counties) add to the earlier ones
+    for release in addon_releases:  # the latest table of each name wins
+        table = extra_rural_categories if release.file_name.startswith(EXTRA_ADD_ON_TABLE) else rural_categories
         for county, category in session.execute(
             sa.select(HhppsRuralAddOn.county_fips, HhppsRuralAddOn.category).where(HhppsRuralAddOn.release_id == release.id)
         ).all():
-            rural_categories.setdefault(county, category)
-    return YearTables(on, rate_year, case_mix, visit_rates, wage_index, conflicts, rural_categories, sources)
+            table.setdefault(county, category)
+    return YearTables(on, rate_year, case_mix, visit_rates, wage_index, conflicts, rural_categories, sources,
+                      extra_rural_categories)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,9 @@ rounding: every intermediate amount is rounded to cents, half up, exactly where 
 5. LUPA (fewer visits than the HIPPS's threshold): per discipline the wage-adjusted visits x
    per-visit rate; the LUPA add-on rounded(per-visit rate x (factor - 1)), wage-adjusted, on the
    discipline with the earliest visit among those with a factor (ties SN, PT, OT, SLP), only in the
-   first period of an admission, never for a transfer (condition code 47) or an adjustment.
+   first period of an admission (admission date = from-date), and zero when the pricer's "LUPA
+   source admission" input is 'B' (a transfer) or its adjustment indicator is '2'
+   (:func:`lupa_add_on_exclusion`; how a claim fills those inputs is ``kb.claims``'s).
 6. Otherwise the period payment: wage-adjusted rounded(weight x 30-day rate); a partial period
    multiplies it by rounded(days / 30, 2) and rounds again.
 7. Outlier: imputed cost = sum of wage-adjusted rounded(units x per-unit rate); threshold = period
@@ -47,6 +49,17 @@ MAX_UNITS_PER_DAY = 32
 
 HIPPS_REVENUE_CODE = "0023"
 TRANSFER_CONDITION_CODE = "47"
+#: The pricer's "LUPA source admission" input (HHA-LUPA-SRC-ADM) of a transfer from another agency.
+TRANSFER_LUPA_SOURCE_ADMISSION = "B"
+#: The pricer's adjustment indicator (HHA-ADJ-IND) value that takes the LUPA add-on away: the
+#: claims system's recode "the HIPPS shows an early period, but this is not a first or only one".
+NOT_FIRST_PERIOD_ADJUSTMENT_INDICATOR = "2"
+#: Where CMS's pricer zeroes the LUPA add-on on those two inputs.
+LUPA_ADD_ON_EXCLUSION_CITATION = (
+    "CMS HH pricer: HHCAL (IF H-HHA-LUPA-SRC-ADM = 'B' / IF H-HHA-ADJ-IND = '2': MOVE 0 TO "
+    "H-HHA-REVENUE-ADD-ON-VISIT-AMT) and its Java rule CalculateAddOnVisit; Medicare Claims "
+    "Processing Manual ch. 10 sec. 70.2 (LUPA-SRC-ADM, RECODE-IND)"
+)
 TRANSFER_PATIENT_STATUS = "06"
 NOTICE_OF_ADMISSION_FREQUENCY = "A"
 HOME_HEALTH_BILL_TYPE = "32"
@@ -110,7 +123,10 @@ class PeriodClaim:
     admission was received (the claims system's count); 0 when it was timely or does not apply.
     ``patient_status`` "06" (transfer to another home health agency) or ``readmitted_in_period``
     (discharged and readmitted to the same agency within the period, as the claims system finds it)
-    make the period a partial period (PEP).
+    make the period a partial period (PEP). ``lupa_source_admission`` and ``adjustment_indicator``
+    are the pricer's inputs of those names ('1' and '0' when nothing applies). ``input_notes`` say
+    where the inputs a claim does not carry came from (supplied, or assumed absent); the trace
+    opens with them.
     """
 
     claim_id: str
@@ -127,8 +143,10 @@ class PeriodClaim:
     lines: tuple[ClaimLine, ...]
     days_until_noa_received: int = 0
     vbp_adjustment_factor: Decimal = Decimal("1")
-    is_adjustment: bool = False
     readmitted_in_period: bool = False
+    lupa_source_admission: str = "1"
+    adjustment_indicator: str = "0"
+    input_notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -140,7 +158,9 @@ class PricingParameters:
     ``lupa_add_on_factors`` are the published factors (SN 1.8451 means the first visit is paid at
     1.8451 times the per-visit rate); a discipline absent gets no add-on.
     ``rural_add_on_factors`` maps a rural category (A, B, C) to its factor, None when the year has
-    no rural add-on. ``late_noa_grace_days`` is None before the late-NOA reduction existed.
+    no rural add-on. ``rural_add_on_category``, when given, is the category this year's tables give
+    the claim's county, and replaces the claim's. ``notes`` are said in the trace (an open
+    question about this year's parameters). ``late_noa_grace_days`` is None before the late-NOA reduction existed.
     ``wage_index``, when given, replaces the claim's wage index (the year's value of the claim's
     CBSA). ``citations`` maps a field name, or ``field.revenue_code``, to its source.
     """
@@ -159,6 +179,8 @@ class PricingParameters:
     late_noa_grace_days: int | None
     outlier_cap_ratio: Decimal
     wage_index: Decimal | None = None
+    rural_add_on_category: str | None = None
+    notes: tuple[str, ...] = ()
     citations: Mapping[str, str] = field(default_factory=dict)
 
     def cite(self, *names: str) -> str:
@@ -378,20 +400,25 @@ class _Pricing:
 def price_period(claim: PeriodClaim, parameters: PricingParameters) -> PricingResult:
     """Price one 30-day period claim under one year's parameters (before the agency outlier cap)."""
     _validate(claim)
+    category = parameters.rural_add_on_category or claim.rural_add_on_category
     rural_factor = None
-    if parameters.rural_add_on_factors is not None and claim.rural_add_on_category:
-        rural_factor = parameters.rural_add_on_factors.get(claim.rural_add_on_category)
+    if parameters.rural_add_on_factors is not None and category:
+        rural_factor = parameters.rural_add_on_factors.get(category)
     pricing = _Pricing(
         claim,
         parameters,
         wage_index=parameters.wage_index if parameters.wage_index is not None else claim.wage_index,
         rural_factor=rural_factor,
     )
+    for note in claim.input_notes:
+        pricing.trace.append(TraceStep("input", Decimal("0.00"), note))
+    for note in parameters.notes:
+        pricing.trace.append(TraceStep("note", Decimal("0.00"), note))
     if rural_factor is not None:
         pricing.step(
             "rural add-on factor",
             rural_factor,
-            f"category {claim.rural_add_on_category}: rates x {rural_factor}, rounded",
+            f"category {category}: rates x {rural_factor}, rounded",
             "rural_add_on_factors",
         )
 
@@ -441,6 +468,12 @@ def _empty_result(claim_id: str, lupa: bool) -> PricingResult:
 def _price_lupa(pricing: _Pricing, disciplines: Mapping[str, _Discipline]) -> PricingResult:
     """Per-visit payments, and the add-on on one discipline (step 5)."""
     add_on_code = _add_on_discipline(pricing.claim, disciplines, pricing.parameters)
+    excluded = lupa_add_on_exclusion(pricing.claim)
+    if excluded is not None:
+        pricing.trace.append(TraceStep(
+            "LUPA add-on", Decimal("0.00"), f"none: {excluded}",
+            LUPA_ADD_ON_EXCLUSION_CITATION if "admission date" not in excluded else "",
+        ))
     lines = []
     for code, discipline in disciplines.items():
         per_visit = pricing.rate("per_visit_rates", code)
@@ -572,9 +605,7 @@ def _add_on_discipline(
     claim: PeriodClaim, disciplines: Mapping[str, _Discipline], parameters: PricingParameters
 ) -> str | None:
     """The discipline that gets the LUPA add-on, or None when no add-on is due."""
-    if claim.admission_date != claim.from_date:
-        return None
-    if TRANSFER_CONDITION_CODE in claim.condition_codes or claim.is_adjustment:
+    if lupa_add_on_exclusion(claim) is not None:
         return None
     candidates = [
         d
@@ -589,6 +620,31 @@ def _add_on_discipline(
 
     earliest = min(candidates, key=lambda d: (d.earliest_visit, tie_rank(d.revenue_code)))
     return earliest.revenue_code
+
+
+def lupa_add_on_exclusion(claim: PeriodClaim) -> str | None:
+    """Why CMS's pricer pays no LUPA add-on on this period whatever its visits, or None
+    (:func:`lupa_add_on_exclusion_of` on the claim's fields)."""
+    return lupa_add_on_exclusion_of(claim.admission_date, claim.from_date, claim.lupa_source_admission,
+                                     claim.adjustment_indicator)
+
+
+def lupa_add_on_exclusion_of(admission_date: date | None, from_date: date, lupa_source_admission: str,
+                             adjustment_indicator: str) -> str | None:
+    """Why CMS's pricer pays no LUPA add-on on this period whatever its visits, or None.
+
+    As CMS's pricer zeroes it: not the first period of an admission (admission date other than the
+    from-date), a "LUPA source admission" of 'B' (a transfer from another agency), an adjustment
+    indicator of '2' (not a first or only period, as the claims system recodes it). A replacement
+    claim (frequency 7) is none of these by itself.
+    """
+    if admission_date != from_date:
+        return f"admission date {admission_date} is not the period's from-date {from_date}"
+    if lupa_source_admission == TRANSFER_LUPA_SOURCE_ADMISSION:
+        return "LUPA source admission 'B' (a transfer from another agency)"
+    if adjustment_indicator == NOT_FIRST_PERIOD_ADJUSTMENT_INDICATOR:
+        return "adjustment indicator '2' (not a first or only period)"
+    return None
 
 
 def _partial_period_days(claim: PeriodClaim, disciplines: Mapping[str, _Discipline]) -> int:
@@ -743,7 +799,7 @@ ATTRIBUTION_ORDER: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("FDL ratio", ("fdl_ratio",)),
     ("loss-sharing ratio", ("loss_sharing_ratio",)),
     ("LUPA add-on factors", ("lupa_add_on_factors",)),
-    ("rural add-on", ("rural_add_on_factors",)),
+    ("rural add-on", ("rural_add_on_factors", "rural_add_on_category")),
     ("late NOA rule", ("late_noa_grace_days",)),
 )
 
@@ -783,6 +839,8 @@ __all__: Sequence[str] = (
     "TraceStep",
     "apply_outlier_cap",
     "attribute_change",
+    "lupa_add_on_exclusion",
+    "lupa_add_on_exclusion_of",
     "price_period",
     "round_cents",
     "wage_adjust",

@@ -34,8 +34,11 @@ LISTED_CLAIMS = 100
 CSV_COLUMNS: tuple[str, ...] = (
     "agency_id", "claim_id", "type_of_bill", "period_from", "hipps", "cbsa", "before", "after", "difference",
     *COMPONENTS, "cap_before", "cap_after", "paid_before", "paid_after", "lupa_before", "lupa_after",
-    "outlier_before", "outlier_after",
+    "outlier_before", "outlier_after", "own_year", "inputs_supplied", "inputs_assumed_absent",
 )
+#: The inputs a claim does not carry, as the report names them.
+INPUT_TITLES = {"noa": "NOA receipt date (late-NOA reduction)", "vbp": "VBP adjustment factor of the claim's year",
+                "readmission": "same-agency readmission in the period"}
 
 
 def money(amount: Decimal) -> str:
@@ -110,6 +113,13 @@ class UnpricedRow:
 
 
 @dataclass(frozen=True)
+class InputRow:
+    name: str
+    supplied: int
+    assumed: int
+
+
+@dataclass(frozen=True)
 class Bar:
     label: str
     value: str
@@ -152,6 +162,9 @@ class ImpactReport:
     claims: tuple[ClaimRow, ...]
     claim_count: int
     unpriced: tuple[UnpricedRow, ...]
+    own_years: tuple[str, ...]  # "CY2023: 380 claims" for each year the claims' through dates choose
+    inputs: tuple[InputRow, ...]
+    notes: tuple[str, ...]  # open questions of a year's parameters, with the claims they touch
     result: ImpactResult
 
 
@@ -215,7 +228,11 @@ def build_impact_report(result: ImpactResult, *, generated_on: date | None = Non
         scope=scope,
         method=(
             f"Each claim is priced with the parameters in force on {result.rules_from} and on {result.rules_to}; "
-            "its own dates count only relative to each other (admission, earliest visits, partial-period days).",
+            "its own dates count only relative to each other (admission, earliest visits, partial-period days). "
+            "CMS's pricer would price each claim under the year of its through date (counted below).",
+            "Inputs a claim does not carry (NOA receipt date, VBP factor, same-agency readmission) are those "
+            "supplied with hhkb claims inputs load, the same under both years; the others are assumed absent "
+            "(timely NOA, factor 1, no readmission), counted below and listed per claim in impact.csv.",
             "The difference of each claim is split into components by sequential substitution in the pricer's "
             "order; the components of a claim sum exactly to its difference.",
             "The 10% outlier cap is applied per agency and year, claims in period order, and shown as its own line.",
@@ -237,6 +254,9 @@ def build_impact_report(result: ImpactResult, *, generated_on: date | None = Non
         ),
         claim_count=len(result.claims),
         unpriced=tuple(UnpricedRow(u.agency_id, u.claim_id, u.type_of_bill, u.reason) for u in result.unpriced),
+        own_years=tuple(f"CY{year}: {count} claim{'s' if count != 1 else ''}" for year, count in result.own_years),
+        inputs=tuple(InputRow(INPUT_TITLES[name], supplied, assumed) for name, supplied, assumed in result.inputs_supplied),
+        notes=tuple(f"{note} ({count} claims)" for note, count in result.notes),
         result=result,
     )
 
@@ -261,7 +281,8 @@ def render_csv(report: ImpactReport) -> str:
             claim.agency_id, claim.claim_id, claim.type_of_bill, claim.period_from.isoformat(), claim.hipps, claim.cbsa,
             claim.before, claim.after, claim.difference, *claim.components, claim.cap_before, claim.cap_after,
             claim.paid_before, claim.paid_after, "Y" if claim.lupa_before else "N", "Y" if claim.lupa_after else "N",
-            claim.outlier_before, claim.outlier_after,
+            claim.outlier_before, claim.outlier_after, claim.own_year, "|".join(claim.inputs_supplied),
+            "|".join(name for name in INPUT_TITLES if name not in claim.inputs_supplied),
         ))
     return out.getvalue()
 
@@ -297,6 +318,9 @@ def render_json(report: ImpactReport) -> str:
             for item in result.changes
         ],
         "unpriced": [asdict(row) for row in report.unpriced],
+        "own_years": {f"CY{year}": count for year, count in result.own_years},
+        "inputs": [asdict(row) for row in report.inputs],
+        "notes": list(report.notes),
     }
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 

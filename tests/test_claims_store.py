@@ -315,7 +315,10 @@ def test_stored_parameters_reproduce_the_worked_1fc11_figures(hhpps):
             adjusted = round_cents(wage_index * labor_share * expected) + round_cents((1 - labor_share) * expected)
             assert priced.result.period_payment == adjusted
             assert "cbsa-wage-index" in priced.parameters.citations["wage_index"]
-        assert price_claim(session, claim, cache=cache).rules_on == date(2023, 3, 1)
+        # no year asked for: the year of the through date, as CMS's driver chooses it
+        priced = price_claim(session, claim, cache=cache)
+        assert priced.rules_on == date(2023, 3, 30)
+        assert priced.chosen_by == "its through date 2023-03-30"
 
 
 def test_a_claim_that_cannot_be_priced_says_why(hhpps):
@@ -334,4 +337,10 @@ def test_rural_rates_follow_the_pricer_and_the_add_on_needs_a_year_that_has_one(
         tables = TablesCache(session).on(date(2023, 1, 1))
     assert rural_add_on_category(claim, tables) is None  # the rural add-on ended with CY2022
     assert to_period_claim(claim, tables).rural_add_on_category is None
-    assert to_period_claim(dataclasses.replace(claim, type_of_bill="0327"), tables).is_adjustment
+    # a replacement claim is an ordinary claim to the pricer; condition code 47 is its transfer input
+    replacement = to_period_claim(dataclasses.replace(claim, type_of_bill="0327"), tables)
+    assert (replacement.lupa_source_admission, replacement.adjustment_indicator) == ("1", "0")
+    transfer = to_period_claim(dataclasses.replace(claim, condition_codes=("47",)), tables)
+    assert transfer.lupa_source_admission == "B"
+    # point of origin B (discontinued 2010-07-01 for condition code 47) is not read
+    assert to_period_claim(dataclasses.replace(claim, admission_source="B"), tables).lupa_source_admission == "1"

@@ -246,12 +246,28 @@ def test_lupa_add_on_only_in_the_first_period_of_an_admission():
     assert later.lupa_add_on == 0 and later.total == Decimal("168.37")
 
 
-def test_no_lupa_add_on_for_a_transfer_admission_or_an_adjustment():
+def test_lupa_add_on_is_zeroed_by_each_input_that_zeroes_it_in_cms_pricer():
     one_sn_visit = visits((SN, 0, 4))
-    transfer = claim(one_sn_visit, admission_date=FROM, condition_codes=("47",))
-    adjustment = claim(one_sn_visit, admission_date=FROM, is_adjustment=True)
-    assert price_period(transfer, params(2024)).lupa_add_on == 0
-    assert price_period(adjustment, params(2024)).lupa_add_on == 0
+    # rev-2024.csv SN per-visit rate 168.37; add-on rounded(168.37 x (1.8451 - 1) = 142.289487) = 142.29
+    transfer = price_period(claim(one_sn_visit, admission_date=FROM, lupa_source_admission="B"), params(2024))
+    recoded = price_period(claim(one_sn_visit, admission_date=FROM, adjustment_indicator="2"), params(2024))
+    for result in (transfer, recoded):
+        assert result.lupa_add_on == 0
+        assert result.total == Decimal("168.37")
+    assert "LUPA source admission 'B'" in next(s.formula for s in transfer.trace if s.name == "LUPA add-on")
+    assert "adjustment indicator '2'" in next(s.formula for s in recoded.trace if s.name == "LUPA add-on")
+    assert "H-HHA-LUPA-SRC-ADM" in next(s.citation for s in transfer.trace if s.name == "LUPA add-on")
+
+
+def test_an_ordinary_replacement_claim_keeps_the_lupa_add_on():
+    one_sn_visit = visits((SN, 0, 4))
+    # type of bill 0327 (frequency 7), other inputs as CMS's claims system sets them: '1' and '0'
+    replacement = price_period(claim(one_sn_visit, admission_date=FROM, type_of_bill="0327"), params(2024))
+    assert replacement.lupa_add_on == Decimal("142.29")
+    assert replacement.total == Decimal("168.37") + Decimal("142.29")
+    # the pricer reads its inputs, not the condition codes: a code 47 alone (not mapped) changes nothing
+    assert price_period(claim(one_sn_visit, admission_date=FROM, condition_codes=("47",)),
+                        params(2024)).lupa_add_on == Decimal("142.29")
 
 
 def test_lupa_add_on_goes_to_the_earliest_discipline():
