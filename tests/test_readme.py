@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -49,6 +50,21 @@ def test_the_main_job_writes_the_review_with_the_impact(tmp_path):
     assert "400" in impact.text_content()
     for name in ("review-2024.md", "review-2024.csv", "impact.csv", "findings.json"):
         assert (out / name).stat().st_size > 0
+    # the README's figures, as the job prints them
+    for line in ("CY2023 774,213.65  CY2024 777,032.65  difference +2,819.00 (before the outlier cap)",
+                 "paid CY2023 740,778.44  CY2024 742,021.64  difference +1,243.20"):
+        assert line in result.stdout and line in README
+    # the next year's rules on the same claims, and the year before's review
+    assert review.xpath("//a[@href='impact-2025/impact.html']") and review.xpath("//a[@href='review-2023.html']")
+    following = json.loads((out / "impact-2025" / "impact.json").read_text())
+    assert (following["from"]["label"], following["to"]["label"]) == ("CY2024", "CY2025")
+    assert "CMS-1803-F" in following["to"]["citation"]
+    assert (following["totals"]["claims"], following["totals"]["unpriced"]) == (400, 0)
+    assert following["totals"]["before"] == json.loads((out / "impact.json").read_text())["totals"]["after"]
+    earlier = json.loads((out / "review-2023.json").read_text())
+    assert [(c["old_label"], c["new_label"]) for c in earlier["comparisons"]] == [
+        ("HCPCS 2020 JUL", "HCPCS 2023 annual"), ("CY2022", "CY2023")]
+    assert {c["key"] for c in earlier["changes"] if c["change_type"] == "added"} >= {"G0320", "G0321", "G0322"}
     # no beneficiary identifiers in what the job writes
     member_ids = set(re.findall(r"NM1\*IL\*1\*[^*]*\*[^*]*\*[^*]*\*[^*]*\*[^*]*\*MI\*([^~*]+)",
                                 (out / "sample-agency-2023.837i").read_text()))
