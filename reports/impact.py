@@ -13,8 +13,6 @@ start, HIPPS and CBSA only.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -25,6 +23,7 @@ from pathlib import Path
 
 from kb.impact import COMPONENTS, OUTLIER_CAP_LINE, ImpactResult, Totals
 from reports.changes import CHANGE_TYPE_TITLES, display_value
+from reports.safety import csv_document
 from reports.templating import render
 
 
@@ -249,21 +248,15 @@ def render_markdown(report: ImpactReport) -> str:
     return render("impact.md.j2", report=report)
 
 
-
-
 def render_csv(report: ImpactReport) -> str:
     """One row per priced claim, exact decimals (columns ``CSV_COLUMNS``)."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for claim in report.result.claims:
-        writer.writerow((
-            claim.agency_id, claim.claim_id, claim.type_of_bill, claim.period_from.isoformat(), claim.hipps, claim.cbsa,
-            claim.before, claim.after, claim.difference, *claim.components, claim.cap_before, claim.cap_after,
-            claim.paid_before, claim.paid_after, "Y" if claim.lupa_before else "N", "Y" if claim.lupa_after else "N",
-            claim.outlier_before, claim.outlier_after,
-        ))
-    return out.getvalue()
+    return csv_document(CSV_COLUMNS, (
+        (claim.agency_id, claim.claim_id, claim.type_of_bill, claim.period_from.isoformat(), claim.hipps, claim.cbsa,
+         claim.before, claim.after, claim.difference, *claim.components, claim.cap_before, claim.cap_after,
+         claim.paid_before, claim.paid_after, "Y" if claim.lupa_before else "N", "Y" if claim.lupa_after else "N",
+         claim.outlier_before, claim.outlier_after)
+        for claim in report.result.claims
+    ))
 
 
 def _totals_json(totals: Totals) -> dict:
