@@ -89,6 +89,7 @@ from pathlib import Path
 from python_calamine import CalamineWorkbook
 
 from loaders.archives import is_zip, open_zip, read_member
+from loaders.control_characters import TAB, refuse_in_cells, refuse_in_text
 from loaders.errors import LoadError
 from loaders.hcpcs_record import STATE_FIELDS
 
@@ -439,7 +440,7 @@ def _decode(where: object, data: bytes) -> str:
 def _text_rows(where: object, data: bytes) -> list[tuple[int, list[object]]]:
     """Tab-separated lines, 1-based line numbers; quoted cells keep their commas."""
     rows = []
-    for number, line in enumerate(_decode(where, data).splitlines(), 1):
+    for number, line in enumerate(refuse_in_text(_decode(where, data), where, allowed=TAB).splitlines(), 1):
         rows.append((number, next(csv.reader([line], delimiter="\t"), [])))
     return rows
 
@@ -466,6 +467,8 @@ def _xlsx_rows(where: object, data: bytes) -> list[tuple[int, list[object]]]:
         raise LoadError(where, "the workbook has no filled sheet")
     if len(sheets) > 1:
         raise LoadError(where, f"more than one filled sheet: {', '.join(name for name, _ in sheets)}")
+    for number, cells in sheets[0][1]:
+        refuse_in_cells(cells, where, line=number)
     return sheets[0][1]
 
 

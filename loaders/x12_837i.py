@@ -38,6 +38,7 @@ from loaders.claim_record import (
     beneficiary_key_of,
     five_digit_code,
 )
+from loaders.control_characters import control_character_message, find_control_character
 from loaders.errors import LoadError
 
 #: The implementation guides this reader understands (ST03, or GS08 when ST03 is absent).
@@ -218,6 +219,8 @@ class _Segments:
             self.interchanges += 1
             yield isa
             element_separator = self._element_separator
+            # X12 allows control characters as delimiters, never inside a value
+            delimiters = element_separator + self.component_separator + (self.repetition_separator or "")
             # Inside an interchange: split on the terminator until IEA.
             while True:
                 parts = buffer.split(terminator)
@@ -233,6 +236,12 @@ class _Segments:
                             f"segment {self.number}: a new ISA begins before the IEA of interchange "
                             f"{self.interchanges}: the interchange is truncated",
                             field="IEA",
+                        )
+                    control = find_control_character(segment, allowed=delimiters)
+                    if control is not None:
+                        raise self._error(
+                            f"segment {self.number} ({elements[0][:3]}): {control_character_message(segment[control])}",
+                            field=f"{elements[0][:3]}{segment.count(element_separator, 0, control):02d}",
                         )
                     yield elements
                     if elements[0] == "IEA":

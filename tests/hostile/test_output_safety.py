@@ -11,9 +11,6 @@ import re
 
 import lxml.html
 import pytest
-from click.testing import CliRunner
-
-from kb.cli import main
 from reports.safety import CSV_FORMULA_STARTS, csv_cell, csv_document, markdown_text, terminal_text
 from tests.conftest import FIXTURES, HHPPS_DIR
 from tests.test_cli import row_counts
@@ -76,19 +73,6 @@ def hostile_claims(path):
     csv.writer(out, lineterminator="\n").writerows(rows)
     path.write_text(out.getvalue())
     return path
-
-
-@pytest.fixture
-def hhkb(database_url, monkeypatch):
-    monkeypatch.setenv("HHKB_BENEFICIARY_KEY", "test key")
-
-    def invoke(*arguments, status=0):
-        result = CliRunner().invoke(main, ["--db", database_url, *arguments], catch_exceptions=False)
-        assert result.exit_code == status, result.output
-        return result
-
-    invoke.url = database_url
-    return invoke
 
 
 def formula_cells(path) -> list[str]:
