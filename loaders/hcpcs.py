@@ -523,6 +523,7 @@ def _parse_txt(data: bytes, where: str) -> tuple[tuple[HcpcsRecord, ...], tuple[
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     _refuse_txt_control_characters(text, first_index, where)
     lines = text.split("\n")
+    _refuse_cut_off_last_line(lines[-1], first_index + len(lines), where)
     for number, line in enumerate(lines, start=first_index + 1):
         role = RECORD_IDS.get(line[10:11])
         if role is None:
@@ -535,6 +536,20 @@ def _parse_txt(data: bytes, where: str) -> tuple[tuple[HcpcsRecord, ...], tuple[
         else:
             add_continuation(line[:5], kind, line[5:10], line[11:91], number)
     return _records(collected)
+
+
+def _refuse_cut_off_last_line(line: str, number: int, where: str) -> None:
+    """A file whose last record line has no line end and fewer than the layout's 320 characters
+    ends inside a record: it is cut off, and refused, so that the records it lost are not read as
+    codes the release no longer lists. (CMS's files end every line with CR LF; a line shorter than
+    the layout with its line end is read, padded: 2017's continuation lines stop at column 91.)"""
+    if line[10:11] in RECORD_IDS and len(line) < RECORD_LENGTH:
+        raise LoadError(
+            where,
+            f"the file ends inside a record: its last line has {len(line)} of the {RECORD_LENGTH} characters of "
+            "the record layout and no line end, so the file is cut off (download it again)",
+            line=number, field=_field_at(len(line) + 1),
+        )
 
 
 def _refuse_txt_control_characters(text: str, first_index: int, where: str) -> None:
