@@ -55,6 +55,7 @@ from loaders.control_characters import (
     refuse_control_characters,
 )
 from loaders.errors import LoadError
+from loaders.xlsx_extent import check_sheet_extents
 from loaders.hcpcs_layout import (
     HCPCS_LAYOUT,
     LAYOUT_BY_NAME,
@@ -143,6 +144,11 @@ def is_hcpcs_file(path: str | Path) -> bool:
     whose first record lines fit the layout, or an xlsx with the HCPCS header row."""
     try:
         source = _open_source(str(path))
+    except LoadError:
+        return False
+    if source.file_format == "xlsx":
+        check_sheet_extents(source.data, source.path)  # too large to read is an error, not "not HCPCS"
+    try:
         if source.file_format == "txt":
             _first_record(source.data[: 64 * 1024], source.path)
         else:
@@ -595,6 +601,7 @@ def _raise_unknown_line(line: str, number: int, where: str) -> None:
 
 
 def _open_workbook(data: bytes, where: str) -> CalamineWorkbook:
+    check_sheet_extents(data, where)
     try:
         return CalamineWorkbook.from_filelike(io.BytesIO(data))
     except Exception as error:  # calamine raises its own types and plain ValueError for bad packages

@@ -38,6 +38,7 @@ from python_calamine import CalamineError, CalamineWorkbook
 from loaders.archives import read_member
 from loaders.control_characters import refuse_in_cells, refuse_in_text
 from loaders.errors import LoadError
+from loaders.xlsx_extent import check_sheet_extents
 
 #: CMS's wordings of a type of change (whitespace folded, case ignored) -> action code letter.
 CHANGE_DESCRIPTIONS: dict[str, str] = {
@@ -213,6 +214,7 @@ def parse_change_report_xlsx(
     change and, when the header has four cells, short and long description. Blank rows are skipped.
     """
     label = str(path)
+    check_sheet_extents(data, label)
     try:
         workbook = CalamineWorkbook.from_filelike(io.BytesIO(data))
     except CalamineError as error:

@@ -91,6 +91,7 @@ from python_calamine import CalamineWorkbook
 from loaders.archives import is_zip, open_zip, read_member
 from loaders.control_characters import TAB, refuse_in_cells, refuse_in_text
 from loaders.errors import LoadError
+from loaders.xlsx_extent import check_sheet_extents
 from loaders.hcpcs_record import STATE_FIELDS
 
 CORRECTION_KINDS: dict[str, str] = {
@@ -409,6 +410,7 @@ _SNIFF_ROWS = 30
 def _sniff(where: object, data: bytes) -> str | None:
     """``"xlsx"``, ``"text"`` or ``"prn"`` when ``data`` is a corrections document, else ``None``."""
     if data[:4] == b"PK\x03\x04":
+        check_sheet_extents(data, where)  # a sheet too large to read is an error, not "not corrections"
         try:
             sheets = _xlsx_sheets(where, data, rows=_SNIFF_ROWS)
         except LoadError:
@@ -448,6 +450,7 @@ def _text_rows(where: object, data: bytes) -> list[tuple[int, list[object]]]:
 def _xlsx_sheets(where: object, data: bytes, *, rows: int | None = None) -> list[tuple[str, list[tuple[int, list[object]]]]]:
     """The workbook's sheets that hold a value, each as 1-based numbered rows from row 1
     (only the first ``rows`` rows when given)."""
+    check_sheet_extents(data, where)
     try:
         workbook = CalamineWorkbook.from_filelike(io.BytesIO(data))
         sheets = []
