@@ -171,7 +171,7 @@ def code(obj: Context, code, as_of, known_on, as_json):
 
 @main.command()
 @click.argument("text")
-@click.option("--limit", default=50, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="At most this many codes.")
 @click.pass_obj
 def search(obj: Context, text, limit):
     """Search the latest descriptions of all codes (every word must appear).
@@ -247,6 +247,9 @@ def check(obj: Context, files, agency, out, stdout_format, fail_at):
     with _session(obj) as session:
         if agency:
             run = checker.check_agency(session, agency)
+            if not run.claims_checked:
+                echo(f"error: agency {agency} has no stored claims (hhkb claims load FILE stores them)", err=True)
+                sys.exit(2)
         else:
             run = checker.check_files(files, session=session, beneficiary_hash_key=beneficiary_hash_key(obj.engine))
     report = build_findings_report(run.findings, rules=run.rules, claims_checked=run.claims_checked,

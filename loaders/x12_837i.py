@@ -21,6 +21,7 @@ hashed (the member identifier) or not at all; no message quotes them.
 
 from __future__ import annotations
 
+import codecs
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -154,21 +155,28 @@ def _read_stream(
 
 
 def _chunks(stream: BinaryIO | TextIO) -> Iterator[str]:
+    decoder = codecs.getincrementaldecoder("utf-8")(errors=_LATIN_1_FALLBACK)
     first = True
     while True:
-        chunk = stream.read(_CHUNK_CHARACTERS)
-        if not chunk:
+        raw = stream.read(_CHUNK_CHARACTERS)
+        # X12 is ASCII, or UTF-8 text in its extended character set: read as UTF-8 (a character
+        # split across chunks is completed by the next one); a byte that is not UTF-8 stands for
+        # its latin-1 character, as older senders meant it.
+        chunk = decoder.decode(raw, final=not raw) if isinstance(raw, bytes) else raw
+        if not raw and not chunk:
             return
-        if isinstance(chunk, bytes):
-            # X12 is ASCII; latin-1 never fails and keeps one character per byte, so a chunk
-            # boundary never splits a character. Names, the only non-ASCII text, are not kept.
-            chunk = chunk.decode("latin-1")
-            if first and chunk.startswith("\xef\xbb\xbf"):
-                chunk = chunk[3:]
-        elif first and chunk.startswith("\ufeff"):
+        if first and chunk.startswith("\ufeff"):
             chunk = chunk[1:]
         first = False
         yield chunk
+
+
+def _latin_1_fallback(error: UnicodeDecodeError) -> tuple[str, int]:
+    return error.object[error.start : error.end].decode("latin-1"), error.end
+
+
+_LATIN_1_FALLBACK = "hhkb-x12-latin-1"
+codecs.register_error(_LATIN_1_FALLBACK, _latin_1_fallback)
 
 
 class _Segments:
