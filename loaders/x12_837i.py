@@ -948,7 +948,9 @@ def _claim_segments(claim: Claim, member_ids: Mapping[str, str]) -> list[str]:
         _segment("N4", "SAMPLETOWN", claim.state or "", "99999"),
         _segment("DMG", "D8", "19400101", "U"),
         _segment("NM1", "PR", "2", "MEDICARE", "", "", "", "", "PI", "SAMPLEMAC"),
-        _segment("CLM", claim.claim_id, _amount(total), "", "", f"{type_of_bill[1:3]}:A:{type_of_bill[3]}", "Y", "A", "Y", "Y"),
+        # CLM03, CLM04 and CLM06 are Not Used in 005010X223A2; CLM07 assignment (A: accepted),
+        # CLM08 benefits assignment (Y), CLM09 release of information (Y) are required
+        _segment("CLM", claim.claim_id, _amount(total), "", "", f"{type_of_bill[1:3]}:A:{type_of_bill[3]}", "", "A", "Y", "Y"),
         _segment("DTP", "434", "RD8", f"{_x12_date(claim.period_from)}-{_x12_date(claim.period_through)}"),
     ]
     if claim.admission_date is not None:
