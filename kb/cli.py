@@ -7,6 +7,7 @@ import sys
 from dataclasses import asdict
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
+from functools import partial
 from pathlib import Path
 
 import click
@@ -16,6 +17,7 @@ from rich.text import Text
 
 from kb import database, ingest, queries
 from kb.cli_common import console, reports_errors
+from reports.output import write_reports
 from reports.safety import echo, make_console
 
 
@@ -255,9 +257,7 @@ def check(obj: Context, files, agency, out, stdout_format, fail_at):
     report = build_findings_report(run.findings, rules=run.rules, claims_checked=run.claims_checked,
                                    sources=run.sources, problems=run.problems)
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        for extension in FORMATS:
-            (out / f"findings.{extension}").write_text(render(report, extension), encoding="utf-8")
+        write_reports(out, "findings", ((extension, partial(render, report, extension)) for extension in FORMATS))
         echo(f"wrote {', '.join(str(out / f'findings.{e}') for e in FORMATS)}")
     if stdout_format == "summary":
         counts: dict[tuple[str, str], int] = {}
@@ -429,9 +429,7 @@ def _write_change_report(report, out: Path | None, stem: str, stdout_format: str
     renderers = {"html": render.render_html, "md": render.render_markdown, "csv": render.render_csv,
                  "json": render.render_json}
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        for extension in _FORMATS:
-            (out / f"{stem}.{extension}").write_text(renderers[extension](report), encoding="utf-8")
+        write_reports(out, stem, ((extension, partial(renderers[extension], report)) for extension in _FORMATS))
         echo(f"wrote {', '.join(str(out / f'{stem}.{e}') for e in _FORMATS)}")
     if stdout_format == "summary":
         table = Table("source", "change", "count", "watched")

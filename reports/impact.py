@@ -18,11 +18,13 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import date
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 
 
 from kb.impact import COMPONENTS, OUTLIER_CAP_LINE, ImpactResult, Totals
 from reports.changes import CHANGE_TYPE_TITLES, display_value
+from reports.output import write_reports
 from reports.safety import csv_document
 from reports.templating import render
 
@@ -296,11 +298,5 @@ def render_json(report: ImpactReport) -> str:
 
 def write_impact_report(report: ImpactReport, folder: Path) -> list[Path]:
     """Write impact.html, impact.md, impact.csv and impact.json into ``folder``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, renderer in (("impact.html", render_html), ("impact.md", render_markdown),
-                           ("impact.csv", render_csv), ("impact.json", render_json)):
-        path = folder / name
-        path.write_text(renderer(report), encoding="utf-8")
-        written.append(path)
-    return written
+    renderers = {"html": render_html, "md": render_markdown, "csv": render_csv, "json": render_json}
+    return write_reports(folder, "impact", ((extension, partial(render, report)) for extension, render in renderers.items()))
