@@ -7,15 +7,18 @@ import sys
 from dataclasses import asdict
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
+from functools import partial
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from kb import database, ingest, queries
 from kb.cli_common import console, reports_errors
+from reports.output import write_reports
+from reports.safety import echo, make_console
 
 
 
@@ -64,7 +67,7 @@ def db_upgrade(obj: Context):
     """
     engine = database.make_engine(obj.url or database.default_database_url())
     database.upgrade(engine)
-    click.echo(f"schema at revision {database.current_revision(engine)} on {engine.url.render_as_string(hide_password=True)}")
+    echo(f"schema at revision {database.current_revision(engine)} on {engine.url.render_as_string(hide_password=True)}")
 
 
 @main.command()
@@ -83,23 +86,23 @@ def load(obj: Context, paths, effective, strict):
     Example: hhkb load ../shared/cms/hcpcs
     """
     with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
-                  console=Console(stderr=True), transient=True) as progress:
+                  console=make_console(stderr=True), transient=True) as progress:
         task = progress.add_task("reading", total=None)
         report = ingest.load_files(
             obj.engine, paths, effective=effective, strict=strict,
             on_file=lambda path: progress.update(task, description=f"reading {path.name}"),
         )
     for summary in report.stored:
-        click.echo(summary.describe())
+        echo(summary.describe())
     for warning in report.warnings:
-        click.echo(f"warning: {warning}", err=True)
+        echo(f"warning: {warning}", err=True)
     for documentation, heading in ((True, "documentation, not data"),
                                    (False, "skipped (--strict refuses a load that skips files)")):
         listed = [skipped for skipped in report.skipped if skipped.documentation is documentation]
         if listed:
-            click.echo(f"{heading}: {len(listed)} file(s)")
+            echo(f"{heading}: {len(listed)} file(s)")
             for skipped in listed:
-                click.echo(f"  {skipped.path}: {skipped.reason}")
+                echo(f"  {skipped.path}: {skipped.reason}")
 
 
 @main.command("releases")
@@ -137,7 +140,7 @@ def code(obj: Context, code, as_of, known_on, as_json):
     with Session(obj.engine) as session:
         history = queries.code_history(session, code)
     if history is None:
-        click.echo(f"error: {code.upper()} is in no loaded release", err=True)
+        echo(f"error: {code.upper()} is in no loaded release", err=True)
         sys.exit(1)
     asked = as_of or known_on
     current = history.version_on(as_of or date.today(), known_on=known_on) if asked else None
@@ -152,9 +155,9 @@ def code(obj: Context, code, as_of, known_on, as_json):
             "versions": [asdict(v) for v in history.versions],
             "listings": [asdict(l) for l in history.listings],
         }
-        click.echo(json.dumps(payload, indent=2, default=_json_default))
+        echo(json.dumps(payload, indent=2, default=_json_default))
         return
-    console.print(f"[bold]{history.code}[/bold] ({history.kind})")
+    console.print(Text.assemble((history.code, "bold"), f" ({history.kind})"))
     if asked:
         console.print(history.explain(as_of or date.today(), known_on=known_on))
     for v in history.versions:
@@ -167,13 +170,12 @@ def code(obj: Context, code, as_of, known_on, as_json):
             + f"; releases {v.first_release} .. {v.last_release}; action {v.action_code}"
             + (f" ({v.action_effective_date})" if v.action_effective_date else "")
         )
-        console.print(f"    {f['long_description']}", highlight=False)
+        console.print(f"    {f['long_description']}")
         console.print(
             f"    short: {f['short_description']} | pricing {','.join(f['pricing_indicators']) or '-'} | "
             f"coverage {f['coverage_code'] or '-'} | BETOS {f['betos'] or '-'} | "
             f"xref {','.join(f['cross_references']) or '-'} | added {f['added_date'] or '-'} | "
             f"terminated {f['termination_date'] or '-'}",
-            highlight=False,
         )
     console.print("releases: " + "; ".join(
         f"{l.release_label} {l.action_code} (v{l.version_number})" for l in history.listings))
@@ -181,7 +183,7 @@ def code(obj: Context, code, as_of, known_on, as_json):
 
 @main.command()
 @click.argument("text")
-@click.option("--limit", default=50, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="At most this many codes.")
 @click.pass_obj
 def search(obj: Context, text, limit):
     """Search the latest descriptions of all codes (every word must appear).
@@ -198,7 +200,7 @@ def search(obj: Context, text, limit):
                       str(hit.termination_date or ""))
     console.print(table)
     if not hits:
-        click.echo("no code matches")
+        echo("no code matches")
 
 
 def _json_default(value):
@@ -226,10 +228,10 @@ def fetch(keys, dest, mirror, list_only):
 
     if list_only:
         for release in fetcher.known_releases():
-            click.echo(f"{release.key}: {release.title} ({len(release.files)} files)")
+            echo(f"{release.key}: {release.title} ({len(release.files)} files)")
         return
     for key, path in fetcher.fetch_all(keys, dest_dir=dest, mirror=mirror).items():
-        click.echo(f"{key}: {path}")
+        echo(f"{key}: {path}")
 
 
 @main.command()
@@ -257,15 +259,16 @@ def check(obj: Context, files, agency, out, stdout_format, fail_at):
     with _session(obj) as session:
         if agency:
             run = checker.check_agency(session, agency)
+            if not run.claims_checked:
+                echo(f"error: agency {agency} has no stored claims (hhkb claims load FILE stores them)", err=True)
+                sys.exit(2)
         else:
             run = checker.check_files(files, session=session, beneficiary_hash_key=beneficiary_hash_key(obj.engine))
     report = build_findings_report(run.findings, rules=run.rules, claims_checked=run.claims_checked,
                                    sources=run.sources, problems=run.problems)
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        for extension in FORMATS:
-            (out / f"findings.{extension}").write_text(render(report, extension), encoding="utf-8")
-        click.echo(f"wrote {', '.join(str(out / f'findings.{e}') for e in FORMATS)}")
+        write_reports(out, "findings", ((extension, partial(render, report, extension)) for extension in FORMATS))
+        echo(f"wrote {', '.join(str(out / f'findings.{e}') for e in FORMATS)}")
     if stdout_format == "summary":
         counts: dict[tuple[str, str], int] = {}
         for finding in run.findings:
@@ -276,9 +279,9 @@ def check(obj: Context, files, agency, out, stdout_format, fail_at):
         console.print(f"{run.claims_checked:,} claims checked, {len(run.findings):,} findings")
         console.print(table)
         for problem in run.problems:
-            click.echo(f"skipped: {problem}", err=True)
+            echo(f"skipped: {problem}", err=True)
     else:
-        click.echo(render(report, stdout_format), nl=False)
+        echo(render(report, stdout_format), nl=False)
     sys.exit(checker.exit_status(run.findings, fail_at))
 
 
@@ -307,16 +310,16 @@ def hipps(obj: Context, code, as_of):
     with _session(obj) as session:
         history = hipps_history(session, code)
     code = code.upper()
-    console.print(f"[bold]{code}[/bold]")
+    console.print(code, style="bold")
     for position, (name, char, meaning) in enumerate(hipps_meaning(code), start=1):
-        console.print(f"  {position} {char}: {name}: {meaning}", highlight=False)
+        console.print(f"  {position} {char}: {name}: {meaning}")
     if not history:
-        click.echo(f"{code} is in no loaded case-mix table", err=True)
+        echo(f"{code} is in no loaded case-mix table", err=True)
         sys.exit(1)
     if as_of:
         history = [h for h in history if h.effective_from <= as_of][-1:]
         if not history:
-            click.echo(f"no case-mix table in force on {as_of} is loaded", err=True)
+            echo(f"no case-mix table in force on {as_of} is loaded", err=True)
             sys.exit(1)
     table = Table("effective", "weight", "LUPA threshold", "source")
     for year in history:
@@ -356,10 +359,10 @@ def params(obj: Context, on, known_on, as_json):
             "hipps_codes": len(tables.case_mix),
             "cbsas": len(tables.wage_index),
         }
-        click.echo(json.dumps(payload, indent=2, default=_json_default))
+        echo(json.dumps(payload, indent=2, default=_json_default))
         return
-    console.print(f"[bold]HH PPS parameters in force on {on}[/bold]: {year.rule} ({rule.citation}, "
-                  f"published {rule.published}, effective {year.effective_from})", highlight=False)
+    console.print(Text.assemble((f"HH PPS parameters in force on {on}", "bold"), f": {year.rule} ({rule.citation}, "
+                                f"published {rule.published}, effective {year.effective_from})"))
     table = Table("constant", "value", "citation", "confirmed")
     for name, value in constants.items():
         table.add_row(name, "none" if value.value is None else str(value.value), value.citation,
@@ -398,7 +401,7 @@ def wage_index(obj: Context, cbsa, as_of, policy):
         else:
             values = wage_index_history(session, cbsa)
     if not values:
-        click.echo(f"CBSA {cbsa} is in no loaded wage index", err=True)
+        echo(f"CBSA {cbsa} is in no loaded wage index", err=True)
         sys.exit(1)
     table = Table("effective", "wage index", "name", "source", "note")
     for value in values:
@@ -439,18 +442,16 @@ def _write_change_report(report, out: Path | None, stem: str, stdout_format: str
     renderers = {"html": render.render_html, "md": render.render_markdown, "csv": render.render_csv,
                  "json": render.render_json}
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        for extension in _FORMATS:
-            (out / f"{stem}.{extension}").write_text(renderers[extension](report), encoding="utf-8")
-        click.echo(f"wrote {', '.join(str(out / f'{stem}.{e}') for e in _FORMATS)}")
+        write_reports(out, stem, ((extension, partial(renderers[extension], report)) for extension in _FORMATS))
+        echo(f"wrote {', '.join(str(out / f'{stem}.{e}') for e in _FORMATS)}")
     if stdout_format == "summary":
         table = Table("source", "change", "count", "watched")
         for line in report.summary:
             table.add_row(line.source_title, line.title, str(line.count), str(line.watched))
-        console.print(f"[bold]{report.title}[/bold]: {report.total} changes")
+        console.print(Text.assemble((report.title, "bold"), f": {report.total} changes"))
         console.print(table)
     else:
-        click.echo(renderers[stdout_format](report), nl=False)
+        echo(renderers[stdout_format](report), nl=False)
 
 
 _OUTPUT_OPTIONS = [

@@ -13,7 +13,6 @@ from datetime import date
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlmodel import Session
@@ -27,6 +26,7 @@ from kb.claims import (
     superseded_claims,
 )
 from kb.cli_common import console, reports_errors
+from reports.safety import echo, make_console
 from kb.parameters import ParameterError
 from kb.pricing import PricingError
 
@@ -34,7 +34,7 @@ from kb.pricing import PricingError
 
 def _progress() -> Progress:
     return Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                    console=Console(stderr=True), transient=True)
+                    console=make_console(stderr=True), transient=True)
 
 
 @click.group("claims")
@@ -61,11 +61,11 @@ def claims_load(obj, paths, no_quality_data):
         report = load_claims_files(obj.engine, paths, beneficiary_hash_key=beneficiary_hash_key(obj.engine),
                                    quality_data_submitted=not no_quality_data)
     for result in report.files:
-        click.echo(result.summary.describe() + (f"; {len(result.skipped)} claims skipped" if result.skipped else ""))
+        echo(result.summary.describe() + (f"; {len(result.skipped)} claims skipped" if result.skipped else ""))
         for bad in result.skipped:
-            click.echo(f"skipped: {bad}")
+            echo(f"skipped: {bad}")
         for warning in result.warnings:
-            click.echo(f"warning: {warning}", err=True)
+            echo(f"warning: {warning}", err=True)
 
 
 @claims_group.command("generate")
@@ -98,7 +98,7 @@ def claims_generate(obj, periods, seed, year, out, file_format, agency_serial, s
         try:
             thresholds = {h: c.lupa_threshold for h, c in TablesCache(session).on(date(year, 1, 1)).case_mix.items()}
         except ParameterError:
-            click.echo(f"note: no HH PPS tables for {year} loaded; LUPA periods get one visit", err=True)
+            echo(f"note: no HH PPS tables for {year} loaded; LUPA periods get one visit", err=True)
     if review_choice is None and state in REVIEW_CHOICE_STATES:
         review_choice = 1
     profile = AgencyProfile(agency_id=synthetic_npi(agency_serial), state=state, cbsa=cbsa, fips_county=county,
@@ -110,7 +110,7 @@ def claims_generate(obj, periods, seed, year, out, file_format, agency_serial, s
         else:
             write_claims_csv(sample.claims, stream)
     lines = sum(len(claim.lines) for claim in sample.claims)
-    click.echo(f"{out}: {len(sample.claims)} claims, {lines} lines, agency {profile.agency_id} ({file_format})")
+    echo(f"{out}: {len(sample.claims)} claims, {lines} lines, agency {profile.agency_id} ({file_format})")
 
 
 @claims_group.group("inputs")
@@ -130,7 +130,7 @@ def inputs_load(obj, paths):
     from kb.claim_inputs import load_supplied_inputs
 
     for summary in load_supplied_inputs(obj.engine, paths):
-        click.echo(summary.describe())
+        echo(summary.describe())
 
 
 @click.command("price")
@@ -175,20 +175,20 @@ def price_command(obj, claim_id, agency, type_of_bill, rules_year, as_json):
             "outlier": str(result.outlier_amount), "outlier_cap": priced.outlier_cap_room(),
             "trace": [{k: str(v) for k, v in asdict(step).items()} for step in result.trace],
         }
-        click.echo(json.dumps(document, indent=2))
+        echo(json.dumps(document, indent=2))
         return
-    click.echo(f"claim {claim.claim_id} priced under CY{priced.rules_on.year}'s rules (in force on {priced.rules_on}), "
-               f"chosen by {priced.chosen_by}")
-    click.echo(f"agency {claim.agency_id}, type of bill {claim.type_of_bill}, HIPPS {claim.hipps}, CBSA {claim.cbsa}, "
-               f"period {claim.period_from} to {claim.period_through}")
+    echo(f"claim {claim.claim_id} priced under CY{priced.rules_on.year}'s rules (in force on {priced.rules_on}), "
+         f"chosen by {priced.chosen_by}")
+    echo(f"agency {claim.agency_id}, type of bill {claim.type_of_bill}, HIPPS {claim.hipps}, CBSA {claim.cbsa}, "
+         f"period {claim.period_from} to {claim.period_through}")
     table = Table("step", "amount", "formula", "citation")
     for step in result.trace:
         table.add_row(step.name, str(step.amount), step.formula, step.citation)
     console.print(table)
-    click.echo(f"total {result.total}")
-    click.echo(f"outlier cap: {priced.outlier_cap_room()}")
+    echo(f"total {result.total}")
+    echo(f"outlier cap: {priced.outlier_cap_room()}")
     if superseded:
-        click.echo(f"note: this claim was {superseded.removesuffix('; not priced')}: hhkb impact does not count it")
+        echo(f"note: this claim was {superseded.removesuffix('; not priced')}: hhkb impact does not count it")
 
 
 @click.command("impact")
@@ -216,14 +216,14 @@ def impact_command(obj, from_year, to_year, agency, out, policy):
                         conflict_policy=policy)
     report = build_impact_report(result)
     for path in write_impact_report(report, out):
-        click.echo(f"wrote {path}")
+        echo(f"wrote {path}")
     totals = report.totals
-    click.echo(f"{totals.claims} claims priced, {totals.unpriced} not priced")
-    click.echo(f"CY{from_year} {totals.before}  CY{to_year} {totals.after}  difference {totals.difference} (before the outlier cap)")
+    echo(f"{totals.claims} claims priced, {totals.unpriced} not priced")
+    echo(f"CY{from_year} {totals.before}  CY{to_year} {totals.after}  difference {totals.difference} (before the outlier cap)")
     for row in report.components:
         if row.value not in ("0", "0.00"):
-            click.echo(f"  {row.name:<22} {row.amount:>16}")
-    click.echo(f"paid CY{from_year} {totals.paid_before}  CY{to_year} {totals.paid_after}  difference {totals.paid_difference}")
+            echo(f"  {row.name:<22} {row.amount:>16}")
+    echo(f"paid CY{from_year} {totals.paid_before}  CY{to_year} {totals.paid_after}  difference {totals.paid_difference}")
 
 
 def register(main: click.Group) -> None:

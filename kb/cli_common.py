@@ -10,17 +10,15 @@ from __future__ import annotations
 import sys
 from functools import wraps
 
-import click
-from rich.console import Console
 
 from kb.parameters import ParameterError
 from kb.pricing import PricingError
 from kb.review import ReviewError
 from loaders.errors import LoadError
+from reports.safety import echo, make_console
 
-
-# A terminal gets tables fitted to its width; a pipe or file gets lines long enough not to wrap.
-console = Console(width=None if sys.stdout.isatty() else 200)
+# Prints text as it is (never as markup): see reports.safety.
+console = make_console()
 
 
 def reports_errors(command):
@@ -29,10 +27,10 @@ def reports_errors(command):
         try:
             return command(*args, **kwargs)
         except LoadError as error:
-            click.echo(f"error: {error}", err=True)
+            echo(f"error: {error}", err=True)
             sys.exit(2)
         except (ParameterError, ReviewError, PricingError) as error:
-            click.echo(f"error: {error.args[0] if error.args else error}", err=True)
+            echo(f"error: {error.args[0] if error.args else error}", err=True)
             sys.exit(1)
 
     return wrapper

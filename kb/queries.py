@@ -201,7 +201,8 @@ class SearchHit:
 
 
 def search_codes(session: Session, text: str, *, limit: int = 50) -> list[SearchHit]:
-    """Codes whose latest known description contains every word of ``text`` (any case)."""
+    """Codes whose latest known description contains every word of ``text`` (any case; ``%`` and
+    ``_`` are the characters themselves, not wildcards)."""
     words = [w for w in text.lower().split() if w]
     version = HcpcsVersion.__table__
     latest = (
@@ -220,10 +221,9 @@ def search_codes(session: Session, text: str, *, limit: int = 50) -> list[Search
         .limit(limit)
     )
     for word in words:
-        pattern = f"%{word}%"
         query = query.where(
-            sa.or_(sa.func.lower(version.c.long_description).like(pattern),
-                   sa.func.lower(version.c.short_description).like(pattern),
-                   sa.func.lower(HcpcsCode.code).like(pattern))
+            sa.or_(sa.func.lower(version.c.long_description).contains(word, autoescape=True),
+                   sa.func.lower(version.c.short_description).contains(word, autoescape=True),
+                   sa.func.lower(HcpcsCode.code).contains(word, autoescape=True))
         )
     return [SearchHit(*row) for row in session.execute(query).all()]

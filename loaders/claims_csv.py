@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import TextIO
 
 from loaders.claim_record import HIPPS_REVENUE_CODE, Claim, ClaimLine, cbsa_and_county
+from loaders.control_characters import refuse_in_cells
 from loaders.errors import LoadError
 
 #: Columns holding the claim's fields, repeated on every row of the claim.
@@ -111,6 +112,7 @@ def _read(stream: TextIO, path: str) -> Iterator[Claim]:
             continue
         if len(row) != len(header):
             raise LoadError(path, f"row has {len(row)} cells, the header {len(header)}", line=row_number)
+        refuse_in_cells(row, path, line=row_number, headings=header, allowed="")
         cells = {name: row[index[name]].strip() for name in COLUMNS}
         for name in REQUIRED_COLUMNS:
             if not cells[name]:

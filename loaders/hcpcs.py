@@ -47,7 +47,15 @@ from pathlib import Path, PurePosixPath
 from python_calamine import CalamineSheet, CalamineWorkbook
 
 from loaders.archives import check_package_size, is_zip, open_zip, read_member
+from loaders.control_characters import (
+    LINE_ENDS,
+    TAB,
+    control_character_message,
+    find_control_character,
+    refuse_control_characters,
+)
 from loaders.errors import LoadError
+from loaders.xlsx_extent import check_sheet_extents
 from loaders.hcpcs_layout import (
     HCPCS_LAYOUT,
     LAYOUT_BY_NAME,
@@ -136,6 +144,11 @@ def is_hcpcs_file(path: str | Path) -> bool:
     whose first record lines fit the layout, or an xlsx with the HCPCS header row."""
     try:
         source = _open_source(str(path))
+    except LoadError:
+        return False
+    if source.file_format == "xlsx":
+        check_sheet_extents(source.data, source.path)  # too large to read is an error, not "not HCPCS"
+    try:
         if source.file_format == "txt":
             _first_record(source.data[: 64 * 1024], source.path)
         else:
@@ -513,7 +526,10 @@ def _parse_txt(data: bytes, where: str) -> tuple[tuple[HcpcsRecord, ...], tuple[
         _raise_decode_error(data, offset + error.start, first_index, offset, codec, where)
     collected = _Collected(where)
     add_first, add_continuation = collected.add_first, collected.add_continuation
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    _refuse_txt_control_characters(text, first_index, where)
+    lines = text.split("\n")
+    _refuse_cut_off_last_line(lines[-1], first_index + len(lines), where)
     for number, line in enumerate(lines, start=first_index + 1):
         role = RECORD_IDS.get(line[10:11])
         if role is None:
@@ -526,6 +542,31 @@ def _parse_txt(data: bytes, where: str) -> tuple[tuple[HcpcsRecord, ...], tuple[
         else:
             add_continuation(line[:5], kind, line[5:10], line[11:91], number)
     return _records(collected)
+
+
+def _refuse_cut_off_last_line(line: str, number: int, where: str) -> None:
+    """A file whose last record line has no line end and fewer than the layout's 320 characters
+    ends inside a record: it is cut off, and refused, so that the records it lost are not read as
+    codes the release no longer lists. (CMS's files end every line with CR LF; a line shorter than
+    the layout with its line end is read, padded: 2017's continuation lines stop at column 91.)"""
+    if line[10:11] in RECORD_IDS and len(line) < RECORD_LENGTH:
+        raise LoadError(
+            where,
+            f"the file ends inside a record: its last line has {len(line)} of the {RECORD_LENGTH} characters of "
+            "the record layout and no line end, so the file is cut off (download it again)",
+            line=number, field=_field_at(len(line) + 1),
+        )
+
+
+def _refuse_txt_control_characters(text: str, first_index: int, where: str) -> None:
+    """A control character (a tab too: the records are fixed-width) in the records' text (line
+    ends already ``\\n``) is refused with its line, column and layout field."""
+    index = find_control_character(text, allowed="\n")
+    if index is None:
+        return
+    column = index - (text.rfind("\n", 0, index) + 1) + 1
+    raise LoadError(where, control_character_message(text[index], column),
+                    line=first_index + 1 + text.count("\n", 0, index), field=_field_at(column))
 
 
 def _field_at(column: int) -> str:
@@ -560,6 +601,7 @@ def _raise_unknown_line(line: str, number: int, where: str) -> None:
 
 
 def _open_workbook(data: bytes, where: str) -> CalamineWorkbook:
+    check_sheet_extents(data, where)
     try:
         return CalamineWorkbook.from_filelike(io.BytesIO(data))
     except Exception as error:  # calamine raises its own types and plain ValueError for bad packages
@@ -635,6 +677,9 @@ def _parse_xlsx(data: bytes, where: str) -> tuple[tuple[HcpcsRecord, ...], tuple
         row.append("")  # what column -1 reads: the blank slots of the layout
         cells = [cell if type(cell) is str else _cell_text(cell) for cell in take(row)]
         long_text = _cell_text(row[long_column])
+        if find_control_character(long_text, allowed=TAB + LINE_ENDS) is not None or find_control_character(
+                "".join(cells)) is not None:
+            _refuse_xlsx_control_characters(cells, headings, long_text, number, where)
         record_id = cells[record_id_slot].strip()
         if not record_id and not long_text.strip() and all(cell.isspace() or not cell for cell in cells):
             continue
@@ -654,6 +699,15 @@ def _parse_xlsx(data: bytes, where: str) -> tuple[tuple[HcpcsRecord, ...], tuple
         else:
             collected.add_continuation(line[_CODE_COLUMNS], kind, line[LAYOUT_BY_NAME["sequence_number"].columns], long_text, number)
     return _records(collected)
+
+
+def _refuse_xlsx_control_characters(cells: list[str], headings: list[str], long_text: str, number: int,
+                                    where: str) -> None:
+    """A control character in a cell is refused (a tab or line break only in the long description,
+    where a cell of free text may hold one)."""
+    refuse_control_characters(long_text, where, line=number, field="LONG DESCRIPTION", allowed=TAB + LINE_ENDS)
+    for cell, heading in zip(cells, headings):
+        refuse_control_characters(cell, where, line=number, field=heading)
 
 
 def _fit_cells(cells: list[str], widths: list[int], headings: list[str], number: int, where: str) -> str:

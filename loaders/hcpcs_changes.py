@@ -36,7 +36,9 @@ from pathlib import Path, PurePosixPath
 from python_calamine import CalamineError, CalamineWorkbook
 
 from loaders.archives import read_member
+from loaders.control_characters import refuse_in_cells, refuse_in_text
 from loaders.errors import LoadError
+from loaders.xlsx_extent import check_sheet_extents
 
 #: CMS's wordings of a type of change (whitespace folded, case ignored) -> action code letter.
 CHANGE_DESCRIPTIONS: dict[str, str] = {
@@ -177,7 +179,7 @@ def parse_change_report_prn(data: bytes, path: str | Path = "<bytes>") -> HcpcsC
     is the code, a run of blanks, then the type of change. Blank lines are skipped.
     """
     label = str(path)
-    text = data.decode("cp1252")
+    text = refuse_in_text(data.decode("cp1252"), label)
     lines = text.splitlines()
     header_index = next((i for i, line in enumerate(lines) if _HEADER.match(line)), None)
     if header_index is None:
@@ -212,6 +214,7 @@ def parse_change_report_xlsx(
     change and, when the header has four cells, short and long description. Blank rows are skipped.
     """
     label = str(path)
+    check_sheet_extents(data, label)
     try:
         workbook = CalamineWorkbook.from_filelike(io.BytesIO(data))
     except CalamineError as error:
@@ -226,6 +229,8 @@ def parse_change_report_xlsx(
     where = f"{label} [{sheet}]"
     table = workbook.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
     cells = [[_fold(cell) if not isinstance(cell, str) else cell for cell in row] for row in table]
+    for number, row in enumerate(cells, 1):
+        refuse_in_cells(row, where, line=number)
     header_index = next((i for i, row in enumerate(cells) if row and _HEADER.match(row[0])), None)
     if header_index is None:
         raise LoadError(where, "no header row whose first cell starts with 'HCPC'", line=1)

@@ -89,7 +89,9 @@ from pathlib import Path
 from python_calamine import CalamineWorkbook
 
 from loaders.archives import is_zip, open_zip, read_member
+from loaders.control_characters import TAB, refuse_in_cells, refuse_in_text
 from loaders.errors import LoadError
+from loaders.xlsx_extent import check_sheet_extents
 from loaders.hcpcs_record import STATE_FIELDS
 
 CORRECTION_KINDS: dict[str, str] = {
@@ -408,6 +410,7 @@ _SNIFF_ROWS = 30
 def _sniff(where: object, data: bytes) -> str | None:
     """``"xlsx"``, ``"text"`` or ``"prn"`` when ``data`` is a corrections document, else ``None``."""
     if data[:4] == b"PK\x03\x04":
+        check_sheet_extents(data, where)  # a sheet too large to read is an error, not "not corrections"
         try:
             sheets = _xlsx_sheets(where, data, rows=_SNIFF_ROWS)
         except LoadError:
@@ -439,7 +442,7 @@ def _decode(where: object, data: bytes) -> str:
 def _text_rows(where: object, data: bytes) -> list[tuple[int, list[object]]]:
     """Tab-separated lines, 1-based line numbers; quoted cells keep their commas."""
     rows = []
-    for number, line in enumerate(_decode(where, data).splitlines(), 1):
+    for number, line in enumerate(refuse_in_text(_decode(where, data), where, allowed=TAB).splitlines(), 1):
         rows.append((number, next(csv.reader([line], delimiter="\t"), [])))
     return rows
 
@@ -447,6 +450,7 @@ def _text_rows(where: object, data: bytes) -> list[tuple[int, list[object]]]:
 def _xlsx_sheets(where: object, data: bytes, *, rows: int | None = None) -> list[tuple[str, list[tuple[int, list[object]]]]]:
     """The workbook's sheets that hold a value, each as 1-based numbered rows from row 1
     (only the first ``rows`` rows when given)."""
+    check_sheet_extents(data, where)
     try:
         workbook = CalamineWorkbook.from_filelike(io.BytesIO(data))
         sheets = []
@@ -466,6 +470,8 @@ def _xlsx_rows(where: object, data: bytes) -> list[tuple[int, list[object]]]:
         raise LoadError(where, "the workbook has no filled sheet")
     if len(sheets) > 1:
         raise LoadError(where, f"more than one filled sheet: {', '.join(name for name, _ in sheets)}")
+    for number, cells in sheets[0][1]:
+        refuse_in_cells(cells, where, line=number)
     return sheets[0][1]
 
 

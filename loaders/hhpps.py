@@ -59,6 +59,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
+from loaders.control_characters import refuse_in_text
 from loaders.errors import LoadError
 
 TableKind = Literal["hrg", "rev", "wage_index", "rural_addon"]
@@ -455,7 +456,7 @@ def read_hhpps_table(path: str | Path) -> HhppsTable:
 def parse_hhpps_table(data: bytes, path: str | Path = "<bytes>") -> HhppsTable:
     """Read one pricer table from its bytes; ``path`` is only used to name the source in errors."""
     text, encoding = decode_table_bytes(data)
-    records = list(csv.reader(io.StringIO(text, newline="")))
+    records = list(csv.reader(io.StringIO(refuse_in_text(text, path), newline="")))
     while records and not any(cell.strip() for cell in records[-1]):
         records.pop()
     if not records:

@@ -21,6 +21,7 @@ hashed (the member identifier) or not at all; no message quotes them.
 
 from __future__ import annotations
 
+import codecs
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -38,6 +39,7 @@ from loaders.claim_record import (
     beneficiary_key_of,
     five_digit_code,
 )
+from loaders.control_characters import control_character_message, find_control_character
 from loaders.errors import LoadError
 
 #: The implementation guides this reader understands (ST03, or GS08 when ST03 is absent).
@@ -153,21 +155,28 @@ def _read_stream(
 
 
 def _chunks(stream: BinaryIO | TextIO) -> Iterator[str]:
+    decoder = codecs.getincrementaldecoder("utf-8")(errors=_LATIN_1_FALLBACK)
     first = True
     while True:
-        chunk = stream.read(_CHUNK_CHARACTERS)
-        if not chunk:
+        raw = stream.read(_CHUNK_CHARACTERS)
+        # X12 is ASCII, or UTF-8 text in its extended character set: read as UTF-8 (a character
+        # split across chunks is completed by the next one); a byte that is not UTF-8 stands for
+        # its latin-1 character, as older senders meant it.
+        chunk = decoder.decode(raw, final=not raw) if isinstance(raw, bytes) else raw
+        if not raw and not chunk:
             return
-        if isinstance(chunk, bytes):
-            # X12 is ASCII; latin-1 never fails and keeps one character per byte, so a chunk
-            # boundary never splits a character. Names, the only non-ASCII text, are not kept.
-            chunk = chunk.decode("latin-1")
-            if first and chunk.startswith("\xef\xbb\xbf"):
-                chunk = chunk[3:]
-        elif first and chunk.startswith("\ufeff"):
+        if first and chunk.startswith("\ufeff"):
             chunk = chunk[1:]
         first = False
         yield chunk
+
+
+def _latin_1_fallback(error: UnicodeDecodeError) -> tuple[str, int]:
+    return error.object[error.start : error.end].decode("latin-1"), error.end
+
+
+_LATIN_1_FALLBACK = "hhkb-x12-latin-1"
+codecs.register_error(_LATIN_1_FALLBACK, _latin_1_fallback)
 
 
 class _Segments:
@@ -218,6 +227,8 @@ class _Segments:
             self.interchanges += 1
             yield isa
             element_separator = self._element_separator
+            # X12 allows control characters as delimiters, never inside a value
+            delimiters = element_separator + self.component_separator + (self.repetition_separator or "")
             # Inside an interchange: split on the terminator until IEA.
             while True:
                 parts = buffer.split(terminator)
@@ -233,6 +244,12 @@ class _Segments:
                             f"segment {self.number}: a new ISA begins before the IEA of interchange "
                             f"{self.interchanges}: the interchange is truncated",
                             field="IEA",
+                        )
+                    control = find_control_character(segment, allowed=delimiters)
+                    if control is not None:
+                        raise self._error(
+                            f"segment {self.number} ({elements[0][:3]}): {control_character_message(segment[control])}",
+                            field=f"{elements[0][:3]}{segment.count(element_separator, 0, control):02d}",
                         )
                     yield elements
                     if elements[0] == "IEA":
@@ -931,7 +948,9 @@ def _claim_segments(claim: Claim, member_ids: Mapping[str, str]) -> list[str]:
         _segment("N4", "SAMPLETOWN", claim.state or "", "99999"),
         _segment("DMG", "D8", "19400101", "U"),
         _segment("NM1", "PR", "2", "MEDICARE", "", "", "", "", "PI", "SAMPLEMAC"),
-        _segment("CLM", claim.claim_id, _amount(total), "", "", f"{type_of_bill[1:3]}:A:{type_of_bill[3]}", "Y", "A", "Y", "Y"),
+        # CLM03, CLM04 and CLM06 are Not Used in 005010X223A2; CLM07 assignment (A: accepted),
+        # CLM08 benefits assignment (Y), CLM09 release of information (Y) are required
+        _segment("CLM", claim.claim_id, _amount(total), "", "", f"{type_of_bill[1:3]}:A:{type_of_bill[3]}", "", "A", "Y", "Y"),
         _segment("DTP", "434", "RD8", f"{_x12_date(claim.period_from)}-{_x12_date(claim.period_through)}"),
     ]
     if claim.admission_date is not None:

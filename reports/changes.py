@@ -12,8 +12,6 @@ own section at the top of the page.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -23,6 +21,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 
+from reports.safety import csv_document
 from reports.templating import render
 from kb.diff import HCPCS, HCPCS_CORRECTIONS, HHPPS, Change, Provenance, fold_whitespace
 from loaders.hcpcs_record import HcpcsRecord
@@ -383,19 +382,12 @@ def render_markdown(report: ChangeReport) -> str:
     return render("changes.md.j2", report=report)
 
 
-
-
 def render_csv(report: ChangeReport) -> str:
     """One line per change, columns ``CSV_COLUMNS``, watched rows marked ``yes``."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for group in report.groups:
-        for row in group.rows:
-            values = {column: getattr(row, column) for column in CSV_COLUMNS}
-            values["watched"] = "yes" if row.watched else ""
-            writer.writerow(values[column] for column in CSV_COLUMNS)
-    return out.getvalue()
+    return csv_document(CSV_COLUMNS, (
+        [("yes" if row.watched else "") if column == "watched" else getattr(row, column) for column in CSV_COLUMNS]
+        for group in report.groups for row in group.rows
+    ))
 
 
 def render_json(report: ChangeReport) -> str:

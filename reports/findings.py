@@ -9,8 +9,6 @@ patient data, so neither does the report.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections import Counter
 from collections.abc import Iterable
@@ -20,6 +18,7 @@ from typing import Any
 
 from kb.rules import Finding
 from regulations.rules import SEVERITIES, Rule, severity_rank
+from reports.safety import csv_document
 from reports.templating import render as render_template
 
 #: Columns of the CSV rendering, in order (attributes of ``FindingRow``).
@@ -164,12 +163,7 @@ def render_markdown(report: FindingsReport) -> str:
 
 def render_csv(report: FindingsReport) -> str:
     """One line per finding, columns ``CSV_COLUMNS``."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for row in report.rows:
-        writer.writerow(getattr(row, column) for column in CSV_COLUMNS)
-    return out.getvalue()
+    return csv_document(CSV_COLUMNS, ([getattr(row, column) for column in CSV_COLUMNS] for row in report.rows))
 
 
 def render_json(report: FindingsReport) -> str:

@@ -13,18 +13,19 @@ start, HIPPS and CBSA only.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import date
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 
 
 from kb.impact import COMPONENTS, OUTLIER_CAP_LINE, ImpactResult, Totals
 from reports.changes import CHANGE_TYPE_TITLES, display_value
+from reports.output import write_reports
+from reports.safety import csv_document
 from reports.templating import render
 
 
@@ -269,22 +270,16 @@ def render_markdown(report: ImpactReport) -> str:
     return render("impact.md.j2", report=report)
 
 
-
-
 def render_csv(report: ImpactReport) -> str:
     """One row per priced claim, exact decimals (columns ``CSV_COLUMNS``)."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for claim in report.result.claims:
-        writer.writerow((
-            claim.agency_id, claim.claim_id, claim.type_of_bill, claim.period_from.isoformat(), claim.hipps, claim.cbsa,
-            claim.before, claim.after, claim.difference, *claim.components, claim.cap_before, claim.cap_after,
-            claim.paid_before, claim.paid_after, "Y" if claim.lupa_before else "N", "Y" if claim.lupa_after else "N",
-            claim.outlier_before, claim.outlier_after, claim.own_year, "|".join(claim.inputs_supplied),
-            "|".join(name for name in INPUT_TITLES if name not in claim.inputs_supplied),
-        ))
-    return out.getvalue()
+    return csv_document(CSV_COLUMNS, (
+        (claim.agency_id, claim.claim_id, claim.type_of_bill, claim.period_from.isoformat(), claim.hipps, claim.cbsa,
+         claim.before, claim.after, claim.difference, *claim.components, claim.cap_before, claim.cap_after,
+         claim.paid_before, claim.paid_after, "Y" if claim.lupa_before else "N", "Y" if claim.lupa_after else "N",
+         claim.outlier_before, claim.outlier_after, claim.own_year, "|".join(claim.inputs_supplied),
+         "|".join(name for name in INPUT_TITLES if name not in claim.inputs_supplied))
+        for claim in report.result.claims
+    ))
 
 
 def _totals_json(totals: Totals) -> dict:
@@ -327,11 +322,5 @@ def render_json(report: ImpactReport) -> str:
 
 def write_impact_report(report: ImpactReport, folder: Path) -> list[Path]:
     """Write impact.html, impact.md, impact.csv and impact.json into ``folder``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, renderer in (("impact.html", render_html), ("impact.md", render_markdown),
-                           ("impact.csv", render_csv), ("impact.json", render_json)):
-        path = folder / name
-        path.write_text(renderer(report), encoding="utf-8")
-        written.append(path)
-    return written
+    renderers = {"html": render_html, "md": render_markdown, "csv": render_csv, "json": render_json}
+    return write_reports(folder, "impact", ((extension, partial(render, report)) for extension, render in renderers.items()))

@@ -140,7 +140,7 @@ def test_markdown_has_one_table_row_per_change(report):
     assert lines[0] == "# Changes & updates"
     change_rows = [line for line in lines if line.startswith("| ") and "HCPC2019_CONTR_ANWEB.txt |" in line]
     assert len(change_rows) == 1 + 2 + 5  # the sources table, two watched HCPCS changes, five HCPCS changes
-    assert "Vag inser <rectal> \\| control" in text
+    assert "Vag inser \\<rectal\\> \\| control" in text  # escaped: reports.safety
     assert "## Home Health PPS: Case-mix weights changed (1)" in text
 
 
