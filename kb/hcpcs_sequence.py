@@ -19,6 +19,7 @@ only row ids differ.
 from __future__ import annotations
 
 import dataclasses
+from datetime import date
 
 import sqlalchemy as sa
 from sqlmodel import Session
@@ -33,6 +34,7 @@ SOURCES: tuple[str, ...] = (store.HCPCS_SOURCE, corrections.SOURCE)
 _LIST_FIELDS = frozenset(
     name for name in STATE_FIELDS if HcpcsRecord.__annotations__[name].startswith("tuple")
 )
+_DATE_FIELDS = frozenset(name for name in STATE_FIELDS if HcpcsRecord.__annotations__[name].startswith("date"))
 
 
 def order_key(release: Release) -> tuple:
@@ -62,9 +64,10 @@ def place(session: Session, release: Release, content, *, where: str):
     position = order.index(release)
     _check_publication_dates(release, order, where)
     if position == len(order) - 1:
-        return _apply(session, release, content, order[:position])
+        return _apply(session, release, (content, None) if release.source == store.HCPCS_SOURCE else content,
+                      order[:position])
     contents = _stored_contents(session, [r for r in order if r is not release])
-    contents[release.id] = content
+    contents[release.id] = (content, None) if release.source == store.HCPCS_SOURCE else content
     _clear(session)
     summary = None
     for index, each in enumerate(order):
@@ -78,7 +81,8 @@ def _apply(session: Session, release: Release, content, before: list[Release]):
     if release.source == corrections.SOURCE:
         return corrections.apply_corrections(session, release, content, before)
     previous = next((r for r in reversed(before) if r.source == store.HCPCS_SOURCE), None)
-    return store.apply_hcpcs_records(session, release, content, previous)
+    records, states = content
+    return store.apply_hcpcs_records(session, release, records, previous, states)
 
 
 def _check_publication_dates(release: Release, order: list[Release], where: str) -> None:
@@ -107,19 +111,28 @@ def _stored_contents(session: Session, releases: list[Release]) -> dict[int, obj
         if release.source == corrections.SOURCE:
             contents[release.id] = corrections.stored_document(session, release)
         else:
-            contents[release.id] = records.get(release.id, [])
+            contents[release.id] = records.get(release.id, ([], []))
     return contents
 
 
-def _stored_records(session: Session) -> dict[int, list[HcpcsRecord]]:
-    """The records of every stored HCPCS release, by release id, in the order of the file: each
-    listing with the state of the version it shows (equal to the record's state)."""
+def _stored_records(session: Session) -> dict[int, tuple[list[HcpcsRecord], list[tuple]]]:
+    """The records of every stored HCPCS release, by release id, in the order of the file, with
+    their states as the driver returns them: each listing with the state of the version it shows
+    (equal to the record's state)."""
     connection = session.connection()
     version = HcpcsVersion.__table__
-    states = {
-        row[0]: row[1:]
-        for row in connection.execute(sa.select(version.c.id, *(version.c[name] for name in STATE_FIELDS)))
-    }
+    query = sa.select(version.c.id, *(version.c[name] for name in STATE_FIELDS))
+    compiled = query.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True})
+    raw_states = {row[0]: tuple(row[1:]) for row in connection.exec_driver_sql(str(compiled))}
+    as_date = date.fromisoformat if connection.dialect.name == "sqlite" else (lambda value: value)
+    typed_states: dict[int, dict] = {}
+    for version_id, raw in raw_states.items():
+        fields = dict(zip(STATE_FIELDS, raw))
+        for name in _LIST_FIELDS:
+            fields[name] = tuple(fields[name].split(store.LIST_SEPARATOR)) if fields[name] else ()
+        for name in _DATE_FIELDS:
+            fields[name] = as_date(fields[name]) if fields[name] is not None else None
+        typed_states[version_id] = fields
     codes = {row[0]: (row[1], row[2]) for row in connection.execute(sa.select(HcpcsCode.id, HcpcsCode.code, HcpcsCode.kind))}
     listing = HcpcsListing.__table__
     rows = connection.execute(
@@ -127,17 +140,14 @@ def _stored_records(session: Session) -> dict[int, list[HcpcsRecord]]:
                   listing.c.action_effective_date, listing.c.sequence_number, listing.c.source_line)
         .order_by(listing.c.release_id, listing.c.source_line)
     )
-    by_release: dict[int, list[HcpcsRecord]] = {}
+    by_release: dict[int, tuple[list[HcpcsRecord], list[tuple]]] = {}
     for release_id, code_id, version_id, action_code, action_effective_date, sequence_number, source_line in rows:
         code, kind = codes[code_id]
-        fields = dict(zip(STATE_FIELDS, states[version_id]))
-        for name in _LIST_FIELDS:
-            value = fields[name]
-            fields[name] = tuple(value.split(store.LIST_SEPARATOR)) if value else ()
-        by_release.setdefault(release_id, []).append(
-            HcpcsRecord(code=code, kind=kind, sequence_number=sequence_number, action_code=action_code,
-                        action_effective_date=action_effective_date, source_line=source_line, **fields)
-        )
+        records, states = by_release.setdefault(release_id, ([], []))
+        records.append(HcpcsRecord(code=code, kind=kind, sequence_number=sequence_number, action_code=action_code,
+                                   action_effective_date=action_effective_date, source_line=source_line,
+                                   **typed_states[version_id]))
+        states.append(raw_states[version_id])
     return by_release
 
 

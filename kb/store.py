@@ -234,7 +234,9 @@ def store_hcpcs_release(session: Session, parsed, identity: FileIdentity) -> Sto
     return hcpcs_sequence.place(session, release, parsed.records, where=parsed.path)
 
 
-def apply_hcpcs_records(session: Session, release: Release, records, previous: Release | None) -> StoreSummary:
+def apply_hcpcs_records(
+    session: Session, release: Release, records, previous: Release | None, states: list[tuple] | None = None
+) -> StoreSummary:
     """Turn the records of a stored release into versions, after the files applied before it.
 
     ``previous`` is the latest HCPCS release applied before this one (None for the first). A
@@ -242,6 +244,8 @@ def apply_hcpcs_records(session: Session, release: Release, records, previous: R
     effective date (or the release's effective date) and ends the current one there; the end is
     known from the release's publication date. A file with the same effective date as the
     version's release (a re-issue) supersedes the differing versions in knowledge time instead.
+    ``states`` are the records' states as the driver returns stored ones (``comparable_state``),
+    when the caller has them already (records read back from the knowledge base).
     """
     known = release.published_date
     connection = session.connection()
@@ -254,15 +258,16 @@ def apply_hcpcs_records(session: Session, release: Release, records, previous: R
 
     current = _current_versions(session)
     dialect_name = connection.dialect.name
+    if states is None:
+        states = [comparable_state(version_state(record), dialect_name) for record in records]
     new_versions: list[dict] = []
     listing: list[dict] = []
     endings: list[dict] = []
     supersessions: list[dict] = []
-    for record in records:
+    for record, state in zip(records, states):
         code_id = code_ids[record.code]
-        state = version_state(record)
         now = current.get(code_id)
-        unchanged = now is not None and now.state == comparable_state(state, dialect_name)
+        unchanged = now is not None and now.state == state
         listing.append(
             [release.id, code_id, now.id if unchanged else None,
              record.action_code, record.action_effective_date, record.sequence_number, record.source_line]

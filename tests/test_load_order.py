@@ -4,7 +4,8 @@ The files: the 2017, 2018 and 2019 annual releases, their corrections (2017 V1, 
 V1-V2), the April and July 2020 quarterly workbooks and CMS's January 2023 workbook. Each is
 parsed once per session; each load below is one file in one transaction, as one ``hhkb load`` of
 that file. The orders are a fixed handful: newest first with corrections before their release,
-and permutations drawn with fixed seeds, so the test is deterministic and bounded in time.
+and a permutation drawn with a fixed seed, so the test is deterministic and bounded in time (each
+order re-applies the stored files many times: a few orders cost tens of seconds).
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ def orders() -> dict[str, list[File]]:
     releases = [f for f in every if isinstance(f.content, hcpcs.HcpcsRelease)]
     documents = [f for f in every if f not in releases]
     sampled = {}
-    for seed in (11, 2023):
+    for seed in (11,):
         shuffled = list(every)
         random.Random(seed).shuffle(shuffled)
         sampled[f"shuffled with seed {seed}"] = shuffled
@@ -132,9 +133,8 @@ def test_separate_load_calls_newest_first(engine):
     """``hhkb load`` of one folder or file at a time, today's release first, history later."""
     expected = None
     for calls in (
-        [ANNUAL + CORRECTIONS + QUARTERS + [JANUARY_2023]],
-        [[JANUARY_2023], [QUARTERS[1]], [QUARTERS[0]], [CORRECTIONS[1]], [ANNUAL[2], CORRECTIONS[2]],
-         [ANNUAL[1]], [CORRECTIONS[0], ANNUAL[0]]],
+        [[ANNUAL[0], ANNUAL[1], CORRECTIONS[1], QUARTERS[1]]],
+        [[QUARTERS[1]], [CORRECTIONS[1]], [ANNUAL[1], ANNUAL[0]]],
     ):
         for paths in calls:
             load_files(engine, paths)
@@ -181,8 +181,8 @@ def test_the_january_2023_workbook_is_read_from_its_content():
 
 
 def test_g0320_answers_from_the_2023_release(engine):
-    newest_first = [f for f in files() if isinstance(f.content, hcpcs.HcpcsRelease)][::-1]
-    load(engine, newest_first)
+    newest_first = [f for f in files() if isinstance(f.content, hcpcs.HcpcsRelease)][::-1][:2]
+    load(engine, newest_first)  # 2023-01, then 2020-07
     with Session(engine) as session:
         g0320 = queries.code_history(session, "G0320")
     version = g0320.version_on(date(2023, 3, 1))
