@@ -20,12 +20,13 @@ date with its basis. One zip holds several versions, so a version's identity is
 own keeps the file's sha256. Storing a document a second time finds that identity and changes
 nothing.
 
-Order. The corrected annual release must be loaded, and the versions of one year's corrections
-are applied in order (version 3 needs version 2). Knowledge is recorded in publication order: a
-document is refused when an HCPCS release or corrections document published after its knowledge
-date is already loaded (the later file's versions would have to be superseded before they were
-known). Loading 2017 annual, 2017 corrections, 2018 annual, 2018 corrections ... satisfies both,
-as does sorting by (effective date, publication date).
+Order. Documents are applied in publication order with the releases (``kb.hcpcs_sequence``),
+whatever order the files are loaded in: a document loaded before a release published after it
+is slotted in, and the files after it are applied again. A document applies once the annual
+release it corrects and the earlier versions of its year's corrections are applied before it
+(version 3 needs version 2); until then it is stored with every row ``not applied`` and what it
+waits for, and applied when they are loaded. A revert to a release not loaded waits the same way.
+Each row keeps its field changes (``encode_changes``) so that the document can be applied again.
 
 Effective dates. An event applies from its own effective date: the row's ``EFF DATE`` when it
 has one, else January 1 of the release year (the corrected release's effective date). A row's
@@ -84,6 +85,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -94,9 +96,9 @@ from sqlmodel import Session
 
 from kb.diff import Change, Provenance, diff_hcpcs
 from kb.models import HcpcsCode, HcpcsCorrection, HcpcsListing, HcpcsVersion, Release
-from kb.store import LIST_SEPARATOR, FileIdentity, add_release, find_release
+from kb.store import LIST_SEPARATOR, FileIdentity, add_release, find_release, reapplied_note
 from loaders.errors import LoadError
-from loaders.hcpcs_corrections import CorrectionDocument, CorrectionEvent
+from loaders.hcpcs_corrections import CorrectionDocument, CorrectionEvent, FieldChange
 from loaders.hcpcs_record import STATE_FIELDS, HcpcsRecord
 
 SOURCE = "hcpcs-corrections"
@@ -142,6 +144,8 @@ class CorrectionSummary:
     new_codes: int = 0
     new_versions: int = 0
     superseded_versions: int = 0
+    #: Files loaded before this one but published after it, applied again after it.
+    reapplied: int = 0
 
     def count(self, outcome: str) -> int:
         return sum(1 for o in self.outcomes if o.outcome == outcome)
@@ -161,6 +165,7 @@ class CorrectionSummary:
             f"{self.count(NO_CHANGE)} no change, {self.count(NOT_APPLIED)} not applied; "
             f"{self.new_codes} new codes, {self.new_versions} new versions, "
             f"{self.superseded_versions} superseded; {self.other_rows} rows not corrections"
+            + reapplied_note(self.reapplied)
         )
 
 
@@ -179,28 +184,21 @@ def correction_label(document: CorrectionDocument) -> str:
 def store_hcpcs_corrections(
     session: Session, document: CorrectionDocument, identity: FileIdentity
 ) -> CorrectionSummary:
-    """Apply one corrections document in the caller's transaction (see the module docstring).
+    """Store one corrections document in the caller's transaction and apply it in publication
+    order (``kb.hcpcs_sequence``; see the module docstring).
 
-    ``identity`` is the file the document was read from (the zip); bad order or a missing
-    release raises ``LoadError`` naming the document, the row and the field, and the caller's
-    transaction then leaves the database as it was.
+    ``identity`` is the file the document was read from (the zip). A document whose release or
+    earlier versions are not loaded yet is kept, each row ``not applied`` with what it waits for,
+    and applied when they are. Bad input raises ``LoadError`` naming the document, the row and the
+    field, and the caller's transaction then leaves the database as it was.
     """
     version_identity = correction_identity(document, identity)
     existing = find_release(session, SOURCE, version_identity.sha256)
     if existing is not None:
         return CorrectionSummary(release=existing, already_loaded=True)
 
-    where = f"{document.path}!{document.member}" if document.member else document.path
-    title_row = next((row for row, _, reason in document.unapplied if reason.startswith("document title")), None)
-    effective = date(document.release_year, 1, 1)
-    corrected = _annual_release(session, document.release_year)
-    if corrected is None:
-        raise LoadError(
-            where,
-            f"load the {document.release_year} annual release first: this document corrects it",
-            line=title_row,
-            field="title",
-        )
+    where = _where(document)
+    title_row = _title_row(document)
     _check_order(session, document, where, title_row)
     too_long = next((e for e in document.events if len(e.action_text) > _ACTION_TEXT_LENGTH), None)
     if too_long is not None:
@@ -214,17 +212,45 @@ def store_hcpcs_corrections(
         file_format=_file_format(document),
         identity=version_identity,
         member=document.member,
-        effective_date=effective,
+        effective_date=date(document.release_year, 1, 1),
         effective_date_basis=(
-            f"the effective date of the corrected release, {corrected.label} (a correction has the "
-            "release's effective date and a later knowledge date)"
+            f"the effective date of the corrected release, {_annual_label(document.release_year)} (a correction "
+            "has the release's effective date and a later knowledge date)"
         ),
         published_date=document.knowledge_date,
         published_date_basis=document.knowledge_date_basis,
         record_count=len(document.events),
     )
-    applier = _Applier(session, document, release, corrected, where)
-    outcomes = tuple(applier.apply(event) for event in document.events)
+    from kb import hcpcs_sequence  # it applies every HCPCS file through this module
+
+    return hcpcs_sequence.place(session, release, document, where=where)
+
+
+def apply_corrections(
+    session: Session, release: Release, document: CorrectionDocument, before: list[Release]
+) -> CorrectionSummary:
+    """Apply a stored corrections document after the HCPCS files ``before`` it (publication order).
+
+    The corrected release and the earlier versions of the corrections must be among them; when
+    one is not, every row is recorded ``not applied`` with what it waits for.
+    """
+    year, version = document.release_year, document.version
+    corrected = _annual_release(before, year)
+    applied_versions = {correction_version(r) for r in before if r.source == SOURCE and r.effective_date == release.effective_date}
+    missing = next((v for v in range(1, version) if v not in applied_versions), None)
+    if corrected is None:
+        waiting = f"waiting for the {_annual_label(year)} release, which this document corrects: it is not loaded"
+    elif missing is not None:
+        waiting = f"waiting for version {missing} of the {year} corrections: versions are applied in order"
+    else:
+        waiting = None
+    if waiting is None:
+        applier = _Applier(session, document, release, corrected, _where(document), before)
+        outcomes = tuple(applier.apply(event) for event in document.events)
+    else:
+        applier = None
+        outcomes = tuple(CorrectionOutcome(e.code, e.kind, e.source_row, e.effective_date, NOT_APPLIED, waiting, None)
+                         for e in document.events)
     if outcomes:
         session.execute(
             sa.insert(HcpcsCorrection),
@@ -239,6 +265,8 @@ def store_hcpcs_corrections(
                     "outcome": outcome.outcome,
                     "reason": outcome.reason[:400],
                     "version_id": outcome.version_id,
+                    "changes": encode_changes(event.changes),
+                    "revert_to_year": event.revert_to_year,
                 }
                 for event, outcome in zip(document.events, outcomes)
             ],
@@ -246,77 +274,97 @@ def store_hcpcs_corrections(
     return CorrectionSummary(
         release=release,
         already_loaded=False,
-        corrected_release=corrected.label,
+        corrected_release=corrected.label if corrected is not None else _annual_label(year),
         outcomes=outcomes,
         other_rows=len(document.unapplied),
-        new_codes=applier.new_codes,
-        new_versions=applier.new_versions,
-        superseded_versions=applier.superseded_versions,
+        new_codes=applier.new_codes if applier else 0,
+        new_versions=applier.new_versions if applier else 0,
+        superseded_versions=applier.superseded_versions if applier else 0,
     )
+
+
+def stored_document(session: Session, release: Release) -> CorrectionDocument:
+    """A stored corrections document as ``read_corrections`` gave it (events from its rows)."""
+    rows = session.execute(
+        sa.select(HcpcsCorrection).where(HcpcsCorrection.release_id == release.id).order_by(HcpcsCorrection.id)
+    ).scalars().all()
+    name = f"{release.file_name}!{release.member}" if release.member else release.file_name
+    if any(row.changes is None for row in rows):
+        raise LoadError(name, "this corrections document was stored by an earlier hhkb that did not keep its "
+                              "changes, so it cannot be applied again in publication order: load the HCPCS files "
+                              "into a fresh database", field="changes")
+    events = tuple(
+        CorrectionEvent(code=row.code, action_text=row.action_text, kind=row.kind, changes=decode_changes(row.changes),
+                        effective_date=row.effective_date, source_row=row.source_row,
+                        revert_to_year=row.revert_to_year)
+        for row in rows
+    )
+    return CorrectionDocument(path=release.file_name, member=release.member, release_year=release.effective_date.year,
+                              version=correction_version(release), knowledge_date=release.published_date,
+                              knowledge_date_basis=release.published_date_basis, events=events, unapplied=())
+
+
+def correction_version(release: Release) -> int:
+    """The version number of a stored corrections document (from its label)."""
+    match = _LABEL_VERSION.match(release.label)
+    return int(match["version"]) if match else 0
+
+
+def encode_changes(changes: tuple[FieldChange, ...]) -> str:
+    """An event's field changes as JSON: ``[[field, value, operation], ...]``, dates as ISO text."""
+    def plain(value):
+        if isinstance(value, date):
+            return value.isoformat()
+        return list(value) if isinstance(value, tuple) else value
+
+    return json.dumps([[change.field, plain(change.value), change.operation] for change in changes])
+
+
+def decode_changes(text: str) -> tuple[FieldChange, ...]:
+    """The field changes ``encode_changes`` wrote, typed again as the loader gives them."""
+    def typed(field, value):
+        if field in _DATE_FIELDS and isinstance(value, str):
+            return date.fromisoformat(value)
+        return tuple(value) if isinstance(value, list) else value
+
+    return tuple(FieldChange(field, typed(field, value), operation) for field, value, operation in json.loads(text))
+
+
+def _where(document: CorrectionDocument) -> str:
+    return f"{document.path}!{document.member}" if document.member else str(document.path)
+
+
+def _title_row(document: CorrectionDocument) -> int | None:
+    return next((row for row, _, reason in document.unapplied if reason.startswith("document title")), None)
+
+
+def _annual_label(year: int) -> str:
+    return f"{year} annual"
 
 
 # --- order -----------------------------------------------------------------------------------
 
 
-def _annual_release(session: Session, year: int) -> Release | None:
-    """The loaded release effective January 1 of ``year`` (the latest published one)."""
-    return session.execute(
-        sa.select(Release)
-        .where(Release.source == ANNUAL_SOURCE, Release.effective_date == date(year, 1, 1))
-        .order_by(Release.published_date.desc(), Release.id.desc())
-        .limit(1)
-    ).scalar_one_or_none()
-
-
-def _loaded_versions(session: Session, year: int) -> dict[int, Release]:
-    rows = session.execute(
-        sa.select(Release).where(Release.source == SOURCE, Release.effective_date == date(year, 1, 1))
-    ).scalars()
-    versions = {}
-    for release in rows:
-        match = _LABEL_VERSION.match(release.label)
-        if match:
-            versions[int(match["version"])] = release
-    return versions
+def _annual_release(before: list[Release], year: int) -> Release | None:
+    """The release effective January 1 of ``year`` among ``before`` (the latest published one)."""
+    annual = [r for r in before if r.source == ANNUAL_SOURCE and r.effective_date == date(year, 1, 1)]
+    return annual[-1] if annual else None
 
 
 def _check_order(session: Session, document: CorrectionDocument, where: str, title_row: int | None) -> None:
+    """A version of one year's corrections is loaded from one file only."""
     year, version = document.release_year, document.version
-    loaded = _loaded_versions(session, year)
-    if version in loaded:
-        other = loaded[version]
+    loaded = session.execute(
+        sa.select(Release).where(Release.source == SOURCE, Release.effective_date == date(year, 1, 1))
+    ).scalars()
+    other = next((r for r in loaded if correction_version(r) == version), None)
+    if other is not None:
         name = f"{other.file_name}!{other.member}" if other.member else other.file_name
         raise LoadError(
             where,
             f"version {version} of the {year} corrections is already loaded from another file ({name})",
             line=title_row,
             field="version",
-        )
-    later = sorted(v for v in loaded if v > version)
-    if later:
-        raise LoadError(where, f"version {later[0]} of the {year} corrections is already loaded: "
-                               "versions are applied in order", line=title_row, field="version")
-    if version > 1 and version - 1 not in loaded:
-        raise LoadError(
-            where,
-            f"apply version {version - 1} of the {year} corrections first: versions are applied in order",
-            line=title_row,
-            field="version",
-        )
-    known_later = session.execute(
-        sa.select(Release)
-        .where(Release.source.in_((ANNUAL_SOURCE, SOURCE)), Release.published_date > document.knowledge_date)
-        .order_by(Release.published_date, Release.id)
-        .limit(1)
-    ).scalar_one_or_none()
-    if known_later is not None:
-        raise LoadError(
-            where,
-            f"{known_later.label!r} (published {known_later.published_date}) is already loaded, but this "
-            f"document is known from {document.knowledge_date}: load HCPCS files in publication order "
-            "(into a fresh database if needed)",
-            line=title_row,
-            field="knowledge date",
         )
 
 
@@ -350,18 +398,19 @@ class _Applier:
     """Applies the events of one document, one at a time, in the caller's session."""
 
     def __init__(self, session: Session, document: CorrectionDocument, release: Release, corrected: Release,
-                 where: str):
+                 where: str, before: list[Release]):
         self.session = session
         self.document = document
         self.release = release
         self.corrected = corrected
         self.where = where
+        self.before = before
         self.known = document.knowledge_date
         self.new_codes = 0
         self.new_versions = 0
         self.superseded_versions = 0
         self.correction_release_ids = {
-            r.id for r in _loaded_versions(session, document.release_year).values()
+            r.id for r in before if r.source == SOURCE and r.effective_date == release.effective_date
         } | {release.id}
         #: Codes whose record an applied delete of this year's corrections took out of the release.
         self.deleted = set(session.execute(
@@ -463,6 +512,10 @@ class _Applier:
 
     def change(self, event: CorrectionEvent, code_id: int | None) -> CorrectionOutcome:
         restored = self.restored_values(event, code_id)
+        if restored is None:
+            return self.outcome(event, NOT_APPLIED,
+                                f"{event.code} goes back to the {event.revert_to_year} release, which is not loaded: "
+                                "applied when it is")
         record_known = code_id is not None and (
             self.listed(self.corrected.id, code_id) is not None or self.ever_made_by_corrections(code_id)
         )
@@ -525,20 +578,15 @@ class _Applier:
         version_id = self.insert(code_id, values, event.effective_date, end, None)
         return self.outcome(event, APPLIED, f"new code version from {event.effective_date}", version_id)
 
-    def restored_values(self, event: CorrectionEvent, code_id: int | None) -> dict:
-        """The values a revert or reinstate takes from the release of ``revert_to_year``."""
+    def restored_values(self, event: CorrectionEvent, code_id: int | None) -> dict | None:
+        """The values a revert or reinstate takes from the release of ``revert_to_year`` (None
+        while that release is not loaded)."""
         if event.kind not in ("revert", "reinstate"):
             return {}
         year = event.revert_to_year
-        source = _annual_release(self.session, year)
+        source = _annual_release(self.before, year)
         if source is None:
-            raise LoadError(
-                self.where,
-                f"{event.code} goes back to the {year} release, which is not loaded: load the {year} annual "
-                "release first",
-                line=event.source_row,
-                field="ACTION",
-            )
+            return None
         version = self.listed(source.id, code_id) if code_id is not None else None
         if version is None:
             raise LoadError(

@@ -2,7 +2,8 @@
 
 Each file is parsed completely before anything is written, then stored in its own transaction: a
 bad file changes nothing, and the files before it stay loaded. Within a source, files are stored
-in effective-date order whatever order they were named in.
+in effective-date order whatever order they were named in (HCPCS files loaded by earlier calls are
+re-sequenced by ``kb.hcpcs_sequence``).
 """
 
 from __future__ import annotations
@@ -132,7 +133,7 @@ def load_files(
     """Load every file named (folders: every file in them that hhkb recognises).
 
     HCPCS releases and their corrections are stored in effective-date then publication-date
-    order, whatever order they were named in, so that knowledge time only moves forward.
+    order, whatever order they were named in, so that none has to re-sequence the others.
 
     A file named on its own that hhkb does not recognise is an error; inside a folder it is
     reported as skipped, with the reason (CMS's documentation is named as such). ``strict`` makes

@@ -227,6 +227,10 @@ class HcpcsCorrection(SQLModel, table=True):
     outcome: str = Field(max_length=20)  # "applied", "no change", "not applied"
     reason: str = Field(default="", max_length=400)
     version_id: int | None = Field(default=None, foreign_key="hcpcs_version.id")
+    #: The event's field changes as JSON (``kb.corrections.encode_changes``), kept so that the
+    #: document can be applied again when files are re-sequenced; None for rows stored before.
+    changes: str | None = Field(default=None, sa_type=sa.Text)
+    revert_to_year: int | None = None
 
 
 class HcpcsChangeReportRow(SQLModel, table=True):

@@ -37,6 +37,9 @@ from regulations.catalogue import Catalogue, load_catalogue, merge, parse_catalo
 
 LOADER_VERSION = "1"
 
+#: The source of HCPCS release rows.
+HCPCS_SOURCE = "hcpcs"
+
 #: How a tuple field is kept in one text column.
 LIST_SEPARATOR = "|"
 
@@ -75,6 +78,8 @@ class StoreSummary:
     new_versions: int = 0
     closed_versions: int = 0
     superseded_versions: int = 0
+    #: Files loaded before this one but published after it, applied again after it.
+    reapplied: int = 0
 
     def describe(self) -> str:
         r = self.release
@@ -91,7 +96,15 @@ class StoreSummary:
             f"published {r.published_date}): {self.records} records, {self.new_codes} new codes, "
             f"{self.new_versions} new versions, {self.closed_versions} versions ended"
             + (f", {self.superseded_versions} superseded" if self.superseded_versions else "")
+            + reapplied_note(self.reapplied)
         )
+
+
+def reapplied_note(count: int) -> str:
+    """What a summary line adds when loading a file re-sequenced the files published after it."""
+    if not count:
+        return ""
+    return f"; published before {count} loaded HCPCS file{'s' if count > 1 else ''}, which {'were' if count > 1 else 'was'} applied again after it"
 
 
 def find_release(session: Session, source: str, sha256: str) -> Release | None:
@@ -192,12 +205,12 @@ MAX_UNLISTED_SHARE = Decimal("0.10")
 MAX_UNLISTED_ALWAYS = 50
 
 
-def _refuse_cut_off_release(parsed, unlisted: int, in_effect: int) -> None:
+def _refuse_cut_off_release(path: str, records, unlisted: int, in_effect: int) -> None:
     if unlisted <= max(MAX_UNLISTED_ALWAYS, MAX_UNLISTED_SHARE * in_effect):
         return
-    last = parsed.records[-1]
+    last = records[-1]
     raise LoadError(
-        parsed.path,
+        path,
         f"{unlisted:,} of the {in_effect:,} codes in effect before this release are missing from it with no "
         f"termination date (a release drops at most {MAX_UNLISTED_SHARE:.0%}): the file looks cut off after its "
         f"last record, {last.code}, or is not a whole release",
@@ -209,60 +222,14 @@ def _refuse_cut_off_release(parsed, unlisted: int, in_effect: int) -> None:
 def store_hcpcs_release(session: Session, parsed, identity: FileIdentity) -> StoreSummary:
     """Record an HCPCS release (``loaders.hcpcs.HcpcsRelease``) and the versions it implies.
 
-    Releases of one source are applied in effective-date order: a state that differs from a code's
-    current version starts a new version on the record's action effective date (or the release's
-    effective date) and ends the current one there; the end is known from the release's
-    publication date. A file with the same effective date as the latest loaded one (a re-issue)
-    supersedes the differing versions in knowledge time instead.
+    Releases and corrections are applied in publication order (``kb.hcpcs_sequence``), whatever
+    order they are loaded in: a release published before files already loaded is slotted in, and
+    the versions are recomputed from the stored files in the same transaction. A file without a
+    publication date of its own is taken as known from its effective date, which its basis says.
     """
-    existing = find_release(session, "hcpcs", identity.sha256)
+    existing = find_release(session, HCPCS_SOURCE, identity.sha256)
     if existing is not None:
         return StoreSummary(release=existing, already_loaded=True)
-
-    latest = session.exec(
-        sa.select(Release)
-        .where(Release.source == "hcpcs")
-        .order_by(Release.effective_date.desc(), Release.published_date.desc())
-        .limit(1)
-    ).scalar_one_or_none()
-    if latest is not None and parsed.effective_date < latest.effective_date:
-        raise LoadError(
-            parsed.path,
-            f"effective {parsed.effective_date} is earlier than the loaded HCPCS release "
-            f"{latest.label!r} (effective {latest.effective_date}); load releases in effective-date order "
-            "(into a fresh database if needed)",
-            field="effective date",
-        )
-    if parsed.published_date is not None:
-        later = session.exec(
-            sa.select(Release)
-            .where(Release.source.in_(("hcpcs", "hcpcs-corrections")), Release.published_date > parsed.published_date)
-            .order_by(Release.published_date)
-            .limit(1)
-        ).scalar_one_or_none()
-        if later is not None:
-            raise LoadError(
-                parsed.path,
-                f"published {parsed.published_date}, before {later.label!r} (published {later.published_date}) "
-                "which is loaded already; load HCPCS files in publication order (into a fresh database if needed)",
-                field="published date",
-            )
-
-    release = add_release(
-        session,
-        source="hcpcs",
-        label=parsed.label,
-        file_format=parsed.file_format,
-        identity=identity,
-        member=parsed.member,
-        effective_date=parsed.effective_date,
-        effective_date_basis=parsed.effective_date_basis,
-        published_date=parsed.published_date,
-        published_date_basis=parsed.published_date_basis,
-        record_count=len(parsed.records),
-    )
-    known = release.published_date
-
     seen: dict[str, int] = {}
     for record in parsed.records:
         if record.code in seen:
@@ -274,27 +241,65 @@ def store_hcpcs_release(session: Session, parsed, identity: FileIdentity) -> Sto
             )
         seen[record.code] = record.source_line
 
+    published, published_basis = parsed.published_date, parsed.published_date_basis
+    if published is None:
+        published = parsed.effective_date
+        published_basis = f"{published_basis or 'no publication date in the file'}; taken as known from its effective date"
+    release = add_release(
+        session,
+        source=HCPCS_SOURCE,
+        label=parsed.label,
+        file_format=parsed.file_format,
+        identity=identity,
+        member=parsed.member,
+        effective_date=parsed.effective_date,
+        effective_date_basis=parsed.effective_date_basis,
+        published_date=published,
+        published_date_basis=published_basis,
+        record_count=len(parsed.records),
+    )
+    from kb import hcpcs_sequence  # it applies every HCPCS file through this module
+
+    return hcpcs_sequence.place(session, release, parsed.records, where=parsed.path)
+
+
+def apply_hcpcs_records(
+    session: Session, release: Release, records, previous: Release | None, states: list[tuple] | None = None,
+    *, checked_as: str | None = None,
+) -> StoreSummary:
+    """Turn the records of a stored release into versions, after the files applied before it.
+
+    ``previous`` is the latest HCPCS release applied before this one (None for the first). A
+    state that differs from a code's current version starts a new version on the record's action
+    effective date (or the release's effective date) and ends the current one there; the end is
+    known from the release's publication date. A file with the same effective date as the
+    version's release (a re-issue) supersedes the differing versions in knowledge time instead.
+    ``states`` are the records' states as the driver returns stored ones (``comparable_state``),
+    when the caller has them already (records read back from the knowledge base). ``checked_as``
+    names the file when the records are a newly loaded file's: a release that would end far more
+    codes than any release drops is refused as cut off.
+    """
+    known = release.published_date
     connection = session.connection()
     code_table = HcpcsCode.__table__
     code_ids = dict(connection.execute(sa.select(code_table.c.code, code_table.c.id)).all())
-    new_codes = [
-        (r.code, r.kind) for r in parsed.records if r.code not in code_ids
-    ]
+    new_codes = [(r.code, r.kind) for r in records if r.code not in code_ids]
     if new_codes:
         insert_rows(connection, code_table, ("code", "kind"), new_codes)
         code_ids = dict(connection.execute(sa.select(code_table.c.code, code_table.c.id)).all())
 
     current = _current_versions(session)
     dialect_name = connection.dialect.name
+    if states is None:
+        states = [comparable_state(version_state(record), dialect_name) for record in records]
     new_versions: list[dict] = []
     listing: list[dict] = []
     endings: list[dict] = []
     supersessions: list[dict] = []
-    for record in parsed.records:
+    for record, state in zip(records, states):
         code_id = code_ids[record.code]
-        state = version_state(record)
         now = current.get(code_id)
-        unchanged = now is not None and now.state == comparable_state(state, dialect_name)
+        unchanged = now is not None and now.state == state
         listing.append(
             [release.id, code_id, now.id if unchanged else None,
              record.action_code, record.action_effective_date, record.sequence_number, record.source_line]
@@ -302,12 +307,12 @@ def store_hcpcs_release(session: Session, parsed, identity: FileIdentity) -> Sto
         if unchanged:
             continue
         if now is None:
-            effective_from = _first_effective_from(record, parsed.effective_date)
+            effective_from = _first_effective_from(record, release.effective_date)
         else:
-            effective_from = parsed.effective_date
+            effective_from = release.effective_date
             if record.action_effective_date and record.action_effective_date > now.effective_from:
-                effective_from = min(record.action_effective_date, parsed.effective_date)
-            if now.release_effective_date == parsed.effective_date or effective_from <= now.effective_from:
+                effective_from = min(record.action_effective_date, release.effective_date)
+            if now.release_effective_date == release.effective_date or effective_from <= now.effective_from:
                 supersessions.append({"version_id": now.id, "known_to": known})
                 effective_from = now.effective_from
             else:
@@ -322,15 +327,17 @@ def store_hcpcs_release(session: Session, parsed, identity: FileIdentity) -> Sto
              record.action_effective_date) + state
         )
 
-    if latest is not None and parsed.effective_date > latest.effective_date:
+    if previous is not None and release.effective_date > previous.effective_date:
         # a code the new release no longer lists, and that had no end, ends where the release begins
-        listed = {code_ids[r.code] for r in parsed.records}
+        listed = {code_ids[r.code] for r in records}
         unlisted = [
-            {"version_id": now.id, "effective_to": parsed.effective_date, "effective_to_known_from": known}
+            {"version_id": now.id, "effective_to": release.effective_date, "effective_to_known_from": known}
             for code_id, now in current.items()
-            if code_id not in listed and now.effective_to is None and now.effective_from < parsed.effective_date
+            if code_id not in listed and now.effective_to is None and now.effective_from < release.effective_date
         ]
-        _refuse_cut_off_release(parsed, len(unlisted), sum(1 for now in current.values() if now.effective_to is None))
+        if checked_as is not None:
+            _refuse_cut_off_release(checked_as, records, len(unlisted),
+                                    sum(1 for now in current.values() if now.effective_to is None))
         endings.extend(unlisted)
 
     version_table = HcpcsVersion.__table__
@@ -364,7 +371,7 @@ def store_hcpcs_release(session: Session, parsed, identity: FileIdentity) -> Sto
     return StoreSummary(
         release=release,
         already_loaded=False,
-        records=len(parsed.records),
+        records=len(records),
         new_codes=len(new_codes),
         new_versions=len(new_versions),
         closed_versions=len(endings),

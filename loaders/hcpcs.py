@@ -115,16 +115,22 @@ def read_hcpcs(path: str | Path, *, effective: date | None = None) -> HcpcsRelea
     """Read an HCPCS release zip, fixed-width txt or xlsx (``archive.zip!member`` picks a member).
 
     ``effective`` overrides the effective date, which is otherwise January 1 of the year in the
-    file name (or the quarter the name gives), or else the latest action effective date inside.
+    xlsx sheet's name or the file name (or the quarter the name gives: ``HCPC2023_JAN_Contr``),
+    or else the latest action effective date inside. The publication date is the zip's README
+    date, the member's date in the zip, or the xlsx's last-modified document property; a file
+    with none of them has no publication date (``published_date`` None, and the basis says so),
+    never the file's modification time.
     """
     source = _open_source(str(path))
     if source.file_format == "txt":
         records, repairs = _parse_txt(source.data, source.path)
+        named = source.names
     else:
-        records, repairs = _parse_xlsx(source.data, source.path)
+        records, repairs, sheet_name = _parse_xlsx(source.data, source.path)
+        named = (("sheet name", sheet_name),) + source.names
     if not records:
         raise LoadError(source.path, "no HCPCS records in the file", line=1, field="record_identification_code")
-    effective_date, effective_basis = _effective_date(source, records, effective)
+    effective_date, effective_basis = _effective_date(source.path, named, records, effective)
     return HcpcsRelease(
         path=source.path,
         member=source.member,
@@ -173,7 +179,7 @@ class _Source:
     member: str | None
     file_format: str
     data: bytes
-    names: tuple[str, ...]  # file names that may carry the release year: member, then file
+    names: tuple[tuple[str, str], ...]  # (what, name) that may carry the release year: member, then file
     published_date: date | None
     published_basis: str
 
@@ -187,15 +193,15 @@ def _open_source(path_text: str) -> _Source:
     if not is_zip(data):
         if member_name:
             raise LoadError(file_path, f"not a zip archive, so it has no member {member_name!r}")
-        published, basis = _file_timestamp(file_path)
-        return _Source(file_path, None, "txt", data, (file_name,), published, basis)
+        return _Source(file_path, None, "txt", data, (("file name", file_name),), None,
+                       "no publication date in the file (a txt outside CMS's zip has no README)")
     archive = open_zip(data, file_path)
     if member_name is None and _is_xlsx_package(archive):
         check_package_size(archive, file_path, limit=MAX_MEMBER_BYTES)
         published, basis = _xlsx_modified(archive)
         if published is None:
-            published, basis = _file_timestamp(file_path)
-        return _Source(file_path, None, "xlsx", data, (file_name,), published, basis)
+            basis = "no publication date in the file (no last-modified date in its document properties)"
+        return _Source(file_path, None, "xlsx", data, (("file name", file_name),), published, basis)
     info = _choose_member(archive, file_path, member_name)
     where = f"{file_path}!{info.filename}"
     member_data = read_member(archive, info, where, limit=MAX_MEMBER_BYTES)
@@ -210,7 +216,10 @@ def _open_source(path_text: str) -> _Source:
     if published is None and file_format == "xlsx":
         published, basis = _xlsx_modified(member_package)
     member_file_name = PurePosixPath(info.filename).name
-    return _Source(where, info.filename, file_format, member_data, (member_file_name, file_name), published, basis)
+    if published is None:
+        basis = "no publication date in the zip (no README date, no member date)"
+    return _Source(where, info.filename, file_format, member_data,
+                   (("file name", member_file_name), ("file name", file_name)), published, basis)
 
 
 def _split_member(path_text: str) -> tuple[str, str | None]:
@@ -281,24 +290,21 @@ def _xlsx_modified(package: zipfile.ZipFile) -> tuple[date | None, str]:
     return date(year, month, day), "last-modified date in the xlsx document properties"
 
 
-def _file_timestamp(file_path: str) -> tuple[date, str]:
-    modified = datetime.fromtimestamp(Path(file_path).stat().st_mtime)
-    return modified.date(), "modification time of the file on disk"
-
-
 # --- the effective date ------------------------------------------------------------------------
 
 
-def _effective_date(source: _Source, records: tuple[HcpcsRecord, ...], effective: date | None) -> tuple[date, str]:
+def _effective_date(
+    where: str, names: tuple[tuple[str, str], ...], records: tuple[HcpcsRecord, ...], effective: date | None
+) -> tuple[date, str]:
     if effective is not None:
         return effective, "given by the user"
-    for name in source.names:
+    for what, name in names:
         from_name = _date_from_name(name)
         if from_name is not None:
-            return from_name, f"file name {name}"
+            return from_name, f"{what} {name}"
     action_dates = [record.action_effective_date for record in records if record.action_effective_date]
     if not action_dates:
-        raise LoadError(source.path, "no effective date: none in the file name, no action effective date in the file; give one", field="action_effective_date")
+        raise LoadError(where, "no effective date: none in the file name, no action effective date in the file; give one", field="action_effective_date")
     latest = max(action_dates)
     return latest, f"latest action effective date in the file ({latest.isoformat()})"
 
@@ -661,7 +667,8 @@ def _xlsx_template(columns: dict[str, int], header_row: int, where: str) -> tupl
     return sheet_columns, widths, headings
 
 
-def _parse_xlsx(data: bytes, where: str) -> tuple[tuple[HcpcsRecord, ...], tuple[str, ...]]:
+def _parse_xlsx(data: bytes, where: str) -> tuple[tuple[HcpcsRecord, ...], tuple[str, ...], str]:
+    """The records, the repairs and the name of the sheet they were read from."""
     sheet, header, columns = _find_xlsx_header(_open_workbook(data, where), where)
     rows = sheet.to_python(skip_empty_area=False)
     sheet_columns, widths, headings = _xlsx_template(columns, header + 1, where)
@@ -698,7 +705,7 @@ def _parse_xlsx(data: bytes, where: str) -> tuple[tuple[HcpcsRecord, ...], tuple
             collected.add_first(line, long_text, kind, number)
         else:
             collected.add_continuation(line[_CODE_COLUMNS], kind, line[LAYOUT_BY_NAME["sequence_number"].columns], long_text, number)
-    return _records(collected)
+    return (*_records(collected), sheet.name)
 
 
 def _refuse_xlsx_control_characters(cells: list[str], headings: list[str], long_text: str, number: int,

@@ -37,6 +37,7 @@ from loaders.errors import LoadError
 from loaders.hcpcs_corrections import CorrectionDocument, CorrectionEvent, FieldChange, read_corrections
 from loaders.hcpcs_record import HcpcsRecord
 from tests.conftest import BACKENDS, HCPCS_DIR
+from tests.hcpcs_snapshot import empty, snapshot
 
 YEARS = (2017, 2018, 2019)
 
@@ -439,22 +440,39 @@ def assert_load_error(error: pytest.ExceptionInfo, *, path: str, line: int, fiel
     assert text in str(error.value)
 
 
-def test_the_corrected_release_must_be_loaded_first(engine):
+def test_corrections_loaded_before_their_release_wait_for_it(engine):
     documents, identity = corrections(2018)
-    with pytest.raises(LoadError) as error:
-        store_document(engine, documents[0], identity)
-    assert_load_error(error, path="2018-HCPCS-Alpha-Numeric-Corrections.zip!V1_HCPC2018_Corrections_ANWEB.xlsx",
-                      line=1, field="title", text="load the 2018 annual release first")
-    assert table_counts(engine)["release"] == 0
+    summary = store_document(engine, documents[0], identity)
+    assert summary.count(NOT_APPLIED) == summary.records > 0
+    assert {o.reason for o in summary.outcomes} == {
+        "waiting for the 2018 annual release, which this document corrects: it is not loaded"}
+    assert table_counts(engine)["hcpcs_version"] == 0
+    assert store_annual(engine, 2018).reapplied == 1
+    store_annual(engine, 2017)
+    after = snapshot(engine)
+    empty(engine)
+    store_annual(engine, 2017)
+    store_annual(engine, 2018)
+    store_document(engine, documents[0], identity)
+    assert snapshot(engine) == after
+    assert long_description(engine, "G0279", date(2018, 3, 1), known_on=date(2018, 1, 31)) != long_description(
+        engine, "G0279", date(2018, 3, 1), known_on=date(2017, 12, 1))
 
 
-def test_versions_are_applied_in_order(engine):
+def test_versions_wait_for_the_versions_before_them(engine):
     store_tiny_release(engine, 2018, tiny_record("A0001"))
-    documents, identity = corrections(2018)
-    with pytest.raises(LoadError) as error:
-        store_document(engine, documents[2], identity)
-    assert_load_error(error, path="!V3_HCPC2018_Corrections_ANWEB.xlsx", line=1, field="version",
-                      text="apply version 2 of the 2018 corrections first")
+    document = tiny_document(2018, 2, event("A0001", "revise", FieldChange("long_description", "Second")),
+                             known=date(2017, 12, 28))
+    summary = store_document(engine, document, TINY)
+    [outcome] = summary.outcomes
+    assert outcome.outcome == NOT_APPLIED
+    assert outcome.reason == "waiting for version 1 of the 2018 corrections: versions are applied in order"
+    assert long_description(engine, "A0001", date(2018, 3, 1)) == "Long A0001"
+    first = store_document(engine, tiny_document(2018, 1, event("A0001", "revise", FieldChange("long_description", "First"))),
+                           TINY)
+    assert first.reapplied == 1
+    assert long_description(engine, "A0001", date(2018, 3, 1)) == "Second"
+    assert long_description(engine, "A0001", date(2018, 3, 1), known_on=date(2017, 12, 21)) == "First"
 
 
 def test_a_version_already_loaded_from_another_file_is_refused(engine):
@@ -466,27 +484,37 @@ def test_a_version_already_loaded_from_another_file_is_refused(engine):
                       text="already loaded from another file")
 
 
-def test_corrections_are_refused_after_a_later_published_release(engine):
-    store_tiny_release(engine, 2018, tiny_record("A0001"))
-    store_tiny_release(engine, 2019, tiny_record("A0001"))  # published 2018-11-01
-    with pytest.raises(LoadError) as error:
-        store_document(engine, tiny_document(2018, 1), TINY)
-    assert_load_error(error, path="tiny-corrections.zip", line=1, field="knowledge date",
-                      text="load HCPCS files in publication order")
+def test_corrections_loaded_after_a_later_release_are_applied_before_it(engine):
+    a0001 = tiny_record("A0001")
+    document = tiny_document(2018, 1, event("A0001", "revise", FieldChange("long_description", "Corrected")))
+    store_tiny_release(engine, 2018, a0001)
+    store_document(engine, document, TINY)
+    store_tiny_release(engine, 2019, a0001)  # published 2018-11-01, after the corrections
+    in_order = snapshot(engine)
+    empty(engine)
+    store_tiny_release(engine, 2018, a0001)
+    store_tiny_release(engine, 2019, a0001)
+    assert store_document(engine, document, TINY).reapplied == 1
+    assert snapshot(engine) == in_order
+    assert long_description(engine, "A0001", date(2019, 3, 1)) == "Long A0001"  # 2019 lists the old text again
+    assert long_description(engine, "A0001", date(2018, 3, 1)) == "Corrected"
 
 
-def test_a_revert_to_a_release_not_loaded_fails_and_changes_nothing(engine):
+def test_a_revert_to_a_release_not_loaded_waits_for_it(engine):
     # the real 2018 V1 on a release listing G0279 (row 10, applied) and G9637 (row 14 reverts to 2017)
     records = {r.code: r for r in annual(2018)[0].records}
     store_tiny_release(engine, 2018, records["G0279"], records["G9637"])
-    before = table_counts(engine)
     documents, identity = corrections(2018)
-    with pytest.raises(LoadError) as error:
-        store_document(engine, documents[0], identity)
-    assert_load_error(error, path="!V1_HCPC2018_Corrections_ANWEB.xlsx", line=14, field="ACTION",
-                      text="load the 2017 annual release first")
-    assert table_counts(engine) == before
-    assert long_description(engine, "G0279", date(2018, 3, 1)).endswith("g0204 or g0206)")
+    summary = store_document(engine, documents[0], identity)
+    row_14 = next(o for o in summary.outcomes if o.source_row == 14)
+    assert (row_14.code, row_14.outcome) == ("G9637", NOT_APPLIED)
+    assert row_14.reason == "G9637 goes back to the 2017 release, which is not loaded: applied when it is"
+    assert not long_description(engine, "G0279", date(2018, 3, 1)).endswith("g0204 or g0206)")  # row 10 applied
+    listed_2018 = long_description(engine, "G9637", date(2018, 3, 1))
+    earlier = {r.code: r for r in annual(2017)[0].records}
+    g9637 = earlier["G9637"]
+    store_tiny_release(engine, 2017, g9637, earlier["G9638"])  # V1 row 15 reverts G9638 too
+    assert long_description(engine, "G9637", date(2018, 3, 1)) == g9637.long_description != listed_2018
 
 
 def test_a_revert_to_a_release_that_does_not_list_the_code_fails(engine):

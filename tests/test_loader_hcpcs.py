@@ -257,7 +257,8 @@ def test_sample_txt_with_disclaimer_lines():
     assert [record.source_line for record in release.records] == [9, 11, 13, 15]
     assert release.effective_date == date(2016, 3, 1)  # no year in the name: G0154's discontinuation
     assert release.effective_date_basis == "latest action effective date in the file (2016-03-01)"
-    assert release.published_date_basis == "modification time of the file on disk"
+    assert release.published_date is None  # a bare txt carries no date: not its modification time
+    assert release.published_date_basis == "no publication date in the file (a txt outside CMS's zip has no README)"
     full = by_code(annual(2019))
     assert [record.state() for record in release.records] == [full[record.code].state() for record in release.records]
 

@@ -17,6 +17,7 @@ from kb.store import FileIdentity, store_hcpcs_release
 from loaders import hcpcs
 from loaders.errors import LoadError
 from tests.conftest import HCPCS_DIR
+from tests.hcpcs_snapshot import empty, snapshot
 
 ANNUAL = {
     2017: HCPCS_DIR / "2017-Alpha-Numeric-HCPCS-File.zip",
@@ -140,11 +141,15 @@ def test_a_failed_store_leaves_the_database_as_it_was(engine):
     assert table_counts(engine) == counts
 
 
-def test_releases_must_come_in_effective_date_order(engine):
+def test_a_release_loaded_after_a_later_one_is_applied_before_it(engine):
+    store(engine, 2017)
     store(engine, 2018)
-    with pytest.raises(LoadError, match="earlier than the loaded HCPCS release"):
-        store(engine, 2017)
-    assert table_counts(engine)["release"] == 1
+    in_order = snapshot(engine)
+    empty(engine)
+    store(engine, 2018)
+    summary = store(engine, 2017)
+    assert summary.reapplied == 1 and "which was applied again after it" in summary.describe()
+    assert snapshot(engine) == in_order
 
 
 def test_a_second_file_of_the_same_release_supersedes_only_what_differs(engine):
@@ -173,18 +178,29 @@ def test_a_code_dropped_without_a_termination_date_ends_where_the_next_release_b
     assert da.version_on(date(2019, 1, 1), known_on=date(2018, 6, 1)) is not None  # not yet known to end
 
 
-def test_a_file_published_before_loaded_corrections_is_refused(engine):
+def test_a_file_published_before_loaded_corrections_is_applied_before_them(engine):
     from kb.corrections import store_hcpcs_corrections
     from loaders.hcpcs_corrections import read_corrections
 
+    corrections = HCPCS_DIR / "2018-HCPCS-Alpha-Numeric-Corrections.zip"
+    xlsx = hcpcs.read_hcpcs(f"{ANNUAL[2018]}!HCPC2018_CONTR_ANWEB_disc.xlsx")
+
+    def store_corrections():
+        with transaction(engine) as session:
+            return store_hcpcs_corrections(session, read_corrections(corrections)[0], FileIdentity.of(corrections))
+
+    def store_xlsx():
+        with transaction(engine) as session:
+            return store_hcpcs_release(session, xlsx, FileIdentity("HCPC2018_CONTR_ANWEB_disc.xlsx", "2" * 64, 1))
+
     store(engine, 2017)
     store(engine, 2018)
-    corrections = HCPCS_DIR / "2018-HCPCS-Alpha-Numeric-Corrections.zip"
-    with transaction(engine) as session:
-        store_hcpcs_corrections(session, read_corrections(corrections)[0], FileIdentity.of(corrections))
-    counts = table_counts(engine)
-    xlsx = hcpcs.read_hcpcs(f"{ANNUAL[2018]}!HCPC2018_CONTR_ANWEB_disc.xlsx")
-    with pytest.raises(LoadError, match="load HCPCS files in publication order"):
-        with transaction(engine) as session:
-            store_hcpcs_release(session, xlsx, FileIdentity("HCPC2018_CONTR_ANWEB_disc.xlsx", "2" * 64, 1))
-    assert table_counts(engine) == counts
+    store_xlsx()
+    store_corrections()
+    in_order = snapshot(engine)
+    empty(engine)
+    store(engine, 2017)
+    store(engine, 2018)
+    store_corrections()
+    assert store_xlsx().reapplied == 1
+    assert snapshot(engine) == in_order

@@ -1,0 +1,159 @@
+"""The order HCPCS files are applied in, whatever order they are loaded in.
+
+HCPCS releases and CMS's corrections to them are applied in publication order: by effective date,
+then publication (knowledge) date, a release before the corrections published the same day, one
+year's corrections by version, then by file name, member and sha256 so that the order is total
+(``order_key``). Applied in that order, knowledge time only moves forward and every file sees the
+state its publication followed.
+
+A file that arrives in that order (the usual case: next quarter's release) is applied on top of
+what is stored. A file that belongs before files already loaded (history loaded after today's
+release, a release after its corrections, version 1 after version 2) is slotted in: in the same
+transaction, the derived HCPCS tables (codes, versions, listings, correction outcomes) are emptied
+and every stored file is applied again, in order, from what the knowledge base keeps of it: a
+release's records from its listings and the versions they show, a corrections document's rows
+with their field changes. The result is the one loading the files in publication order gives;
+only row ids differ.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from kb import corrections, store
+from kb.models import HcpcsCode, HcpcsCorrection, HcpcsListing, HcpcsVersion, Release
+from loaders.errors import LoadError
+from loaders.hcpcs_record import STATE_FIELDS, HcpcsRecord
+
+SOURCES: tuple[str, ...] = (store.HCPCS_SOURCE, corrections.SOURCE)
+
+_LIST_FIELDS = frozenset(
+    name for name in STATE_FIELDS if HcpcsRecord.__annotations__[name].startswith("tuple")
+)
+_DATE_FIELDS = frozenset(name for name in STATE_FIELDS if HcpcsRecord.__annotations__[name].startswith("date"))
+
+
+def order_key(release: Release) -> tuple:
+    """Where a stored HCPCS release or corrections document goes in publication order."""
+    is_correction = release.source == corrections.SOURCE
+    return (
+        release.effective_date,
+        release.published_date,
+        int(is_correction),
+        corrections.correction_version(release) if is_correction else 0,
+        release.file_name,
+        release.member or "",
+        release.sha256,
+    )
+
+
+def sequence(session: Session) -> list[Release]:
+    """Every stored HCPCS release and corrections document, in publication order."""
+    rows = session.execute(sa.select(Release).where(Release.source.in_(SOURCES))).scalars().all()
+    return sorted(rows, key=order_key)
+
+
+def place(session: Session, release: Release, content, *, where: str):
+    """Apply a just-stored file (``content``: its records, or its corrections document) in
+    publication order, re-applying the stored files that come after it; returns its summary."""
+    order = sequence(session)
+    position = order.index(release)
+    _check_publication_dates(release, order, where)
+    if position == len(order) - 1:
+        return _apply(session, release, (content, None) if release.source == store.HCPCS_SOURCE else content,
+                      order[:position], where=where)
+    contents = _stored_contents(session, [r for r in order if r is not release])
+    contents[release.id] = (content, None) if release.source == store.HCPCS_SOURCE else content
+    _clear(session)
+    summary = None
+    for index, each in enumerate(order):
+        applied = _apply(session, each, contents[each.id], order[:index], where=where if each is release else None)
+        if each is release:
+            summary = applied
+    return dataclasses.replace(summary, reapplied=len(order) - 1 - position)
+
+
+def _apply(session: Session, release: Release, content, before: list[Release], *, where: str | None = None):
+    """Apply one file after ``before``; ``where`` names it when it is the file being loaded (its
+    records are then checked for a cut-off release)."""
+    if release.source == corrections.SOURCE:
+        return corrections.apply_corrections(session, release, content, before)
+    previous = next((r for r in reversed(before) if r.source == store.HCPCS_SOURCE), None)
+    records, states = content
+    return store.apply_hcpcs_records(session, release, records, previous, states, checked_as=where)
+
+
+def _check_publication_dates(release: Release, order: list[Release], where: str) -> None:
+    """Effective order and publication order must agree: a file effective later than another but
+    published before it has no place where knowledge time only moves forward."""
+    for other in order:
+        if other is release:
+            continue
+        later_but_earlier = other.effective_date > release.effective_date and other.published_date < release.published_date
+        earlier_but_later = other.effective_date < release.effective_date and other.published_date > release.published_date
+        if later_but_earlier or earlier_but_later:
+            raise LoadError(
+                where,
+                f"effective {release.effective_date} and published {release.published_date}, but {other.label!r} "
+                f"({other.file_name}) is effective {other.effective_date} and published {other.published_date}: "
+                "a file effective later must not be published earlier",
+                field="published date",
+            )
+
+
+def _stored_contents(session: Session, releases: list[Release]) -> dict[int, object]:
+    """What each stored file holds, as it was first given: records, or a corrections document."""
+    records = _stored_records(session)
+    contents: dict[int, object] = {}
+    for release in releases:
+        if release.source == corrections.SOURCE:
+            contents[release.id] = corrections.stored_document(session, release)
+        else:
+            contents[release.id] = records.get(release.id, ([], []))
+    return contents
+
+
+def _stored_records(session: Session) -> dict[int, tuple[list[HcpcsRecord], list[tuple]]]:
+    """The records of every stored HCPCS release, by release id, in the order of the file, with
+    their states as the driver returns them: each listing with the state of the version it shows
+    (equal to the record's state)."""
+    connection = session.connection()
+    version = HcpcsVersion.__table__
+    query = sa.select(version.c.id, *(version.c[name] for name in STATE_FIELDS))
+    compiled = query.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True})
+    raw_states = {row[0]: tuple(row[1:]) for row in connection.exec_driver_sql(str(compiled))}
+    as_date = date.fromisoformat if connection.dialect.name == "sqlite" else (lambda value: value)
+    typed_states: dict[int, dict] = {}
+    for version_id, raw in raw_states.items():
+        fields = dict(zip(STATE_FIELDS, raw))
+        for name in _LIST_FIELDS:
+            fields[name] = tuple(fields[name].split(store.LIST_SEPARATOR)) if fields[name] else ()
+        for name in _DATE_FIELDS:
+            fields[name] = as_date(fields[name]) if fields[name] is not None else None
+        typed_states[version_id] = fields
+    codes = {row[0]: (row[1], row[2]) for row in connection.execute(sa.select(HcpcsCode.id, HcpcsCode.code, HcpcsCode.kind))}
+    listing = HcpcsListing.__table__
+    rows = connection.execute(
+        sa.select(listing.c.release_id, listing.c.code_id, listing.c.version_id, listing.c.action_code,
+                  listing.c.action_effective_date, listing.c.sequence_number, listing.c.source_line)
+        .order_by(listing.c.release_id, listing.c.source_line)
+    )
+    by_release: dict[int, tuple[list[HcpcsRecord], list[tuple]]] = {}
+    for release_id, code_id, version_id, action_code, action_effective_date, sequence_number, source_line in rows:
+        code, kind = codes[code_id]
+        records, states = by_release.setdefault(release_id, ([], []))
+        records.append(HcpcsRecord(code=code, kind=kind, sequence_number=sequence_number, action_code=action_code,
+                                   action_effective_date=action_effective_date, source_line=source_line,
+                                   **typed_states[version_id]))
+        states.append(raw_states[version_id])
+    return by_release
+
+
+def _clear(session: Session) -> None:
+    """Empty the tables derived from the HCPCS files (the release rows stay)."""
+    for model in (HcpcsCorrection, HcpcsListing, HcpcsVersion, HcpcsCode):
+        session.execute(sa.delete(model))
