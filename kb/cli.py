@@ -444,11 +444,21 @@ def _write_change_report(report, out: Path | None, stem: str, stdout_format: str
             (out / f"{stem}.{extension}").write_text(renderers[extension](report), encoding="utf-8")
         click.echo(f"wrote {', '.join(str(out / f'{stem}.{e}') for e in _FORMATS)}")
     if stdout_format == "summary":
-        table = Table("source", "change", "count", "watched")
+        columns = ["source", "change", "count", "watched"] + (["claims touched", "dollars"] if report.joined else [])
+        table = Table(*columns)
         for line in report.summary:
-            table.add_row(line.source_title, line.title, str(line.count), str(line.watched))
-        console.print(f"[bold]{report.title}[/bold]: {report.total} changes")
+            table.add_row(line.source_title, line.title, str(line.count), str(line.watched),
+                          *([line.claims_touched, line.dollars] if report.joined else []))
+        console.print(f"[bold]{report.title}[/bold]: {report.total} changes"
+                      + (f" joined to {report.scope}" if report.joined else ""), highlight=False)
         console.print(table)
+        for line in report.rules:
+            console.print(f"billing rule {line.rule_id} {line.when} {line.date}: {line.claims_touched}", highlight=False)
+        if report.pending:
+            console.print("pending and proposed (not final):")
+            for line in report.pending:
+                console.print(f"  {line.entry_id} ({line.kind}): {line.status}"
+                              + (f"; would touch {line.claims_touched}" if report.joined else ""), highlight=False)
     else:
         click.echo(renderers[stdout_format](report), nl=False)
 
@@ -547,15 +557,21 @@ def diff_hhpps_command(obj: Context, old_year, new_year, policy, out, stdout_for
               help="A CBSA listed twice in one year's wage index: which row to compare.")
 @click.option("--link", "links", multiple=True, metavar="TITLE=HREF",
               help="A link to show at the top of the review (e.g. to the impact report).")
+@click.option("--agency", "agencies", multiple=True,
+              help="Join every change to this agency's stored claims (repeat for several agencies).")
+@click.option("--all-claims", is_flag=True, help="Join every change to all stored claims.")
+@click.option("--touching-claims", is_flag=True, help="Only the changes that touch a claim (with --agency or --all-claims).")
 @_output_options
 @click.pass_obj
 @reports_errors
-def review(obj: Context, year, watch, policy, links, out, stdout_format):
-    """The compliance officer's annual review: everything taking effect in YEAR, by source, cited.
+def review(obj: Context, year, watch, policy, links, agencies, all_claims, touching_claims, out, stdout_format):
+    """The compliance officer's annual review: everything taking effect in YEAR, by source, cited;
+    with --agency, each change with the claims it touches and its dollars.
 
-    Example: hhkb review 2024 --out out/
+    Example: hhkb review 2024 --agency 9000000015 --out out/
     """
     from kb.review import HOME_HEALTH_WATCH_LIST, annual_review
+    from kb.review_claims import join_claims
     from kb.store import catalogue_of
     from reports.changes import DocumentLine, Link, build_change_report
 
@@ -565,13 +581,27 @@ def review(obj: Context, year, watch, policy, links, out, stdout_format):
         if not separator or not title or not href:
             raise click.BadParameter(f"{text!r}: expected TITLE=HREF", param_hint="--link")
         parsed_links.append(Link(title, href))
+    if agencies and all_claims:
+        raise click.BadParameter("give --agency or --all-claims, not both", param_hint="--all-claims")
+    if touching_claims and not (agencies or all_claims):
+        raise click.BadParameter("needs --agency or --all-claims", param_hint="--touching-claims")
+    joined = bool(agencies or all_claims)
     with _session(obj) as session:
-        found = annual_review(session, catalogue_of(session), year, conflict_policy=policy)
+        catalogue = catalogue_of(session)
+        found = annual_review(session, catalogue, year, conflict_policy=policy)
+        join = join_claims(session, catalogue, year, found.changes, agencies=agencies or None,
+                           conflict_policy=policy) if joined else None
+        pending = pending_lines(session, year, join)
     documents = [DocumentLine(r.document_id, r.title, r.citation or "", str(r.published or ""), str(r.effective or ""))
                  for r in found.regulations]
     report = build_change_report(found.changes, title=f"Annual review {year}: what takes effect",
                                  watch_list=watch or HOME_HEALTH_WATCH_LIST, documents=documents, notes=found.notes,
-                                 links=parsed_links)
+                                 links=parsed_links, join=join, touching_only=touching_claims, pending=pending)
     _write_change_report(report, out, f"review-{year}", stdout_format)
+
+def pending_lines(session, year: int, join) -> list:
+    """The pending and proposed updates of the review of ``year`` (none yet)."""
+    return []
+
 
 from kb.cli_claims import register; register(main)  # noqa: E402, E702
