@@ -111,6 +111,7 @@ from kb.pricing import (
     wage_adjust,
 )
 from regulations.catalogue import Catalogue
+from regulations.scenario import Scenario
 
 ZERO = Decimal("0.00")
 COMPONENTS: tuple[str, ...] = tuple(label for label, _ in ATTRIBUTION_ORDER)
@@ -262,6 +263,11 @@ class ImpactResult:
     priced_alone: int  # claims priced on their own rather than through a pricing class
     pricing_classes: int
     notes: tuple[tuple[str, int], ...] = ()  # open questions of a year's parameters, and the claims they touch
+    scenario: Scenario | None = None  # a what-if on the TO side: not in force
+
+    @property
+    def to_label(self) -> str:
+        return f"CY{self.to_year}" if self.scenario is None else f"{self.scenario.scenario_id} ({self.scenario.label})"
 
     @property
     def own_years(self) -> tuple[tuple[int, int], ...]:
@@ -933,9 +939,13 @@ def impact(
     agency: str | None = None,
     conflict_policy: str = "first",
     pricing_classes: bool = True,
+    scenario: Scenario | None = None,
 ) -> ImpactResult:
     """The changes from ``from_year``'s rules to ``to_year``'s and what they do to the stored
     claims (all, or one agency's). See the module doc for the method.
+
+    ``scenario`` (``regulations.scenario``): the TO side is the scenario over its base year's
+    tables (``to_year`` must be that year), priced exactly as a final year; the result is labelled.
 
     ``conflict_policy`` resolves a CBSA listed twice in a wage index file; the default, ``first``,
     is what CMS's pricer does (its table search stops at the first row of the CBSA).
@@ -944,6 +954,10 @@ def impact(
     rules_from, rules_to = date(from_year, 1, 1), date(to_year, 1, 1)
     cache = TablesCache(session, catalogue, conflict_policy=conflict_policy)
     tables_from, tables_to = cache.on(rules_from), cache.on(rules_to)
+    if scenario is not None:
+        if scenario.base_year != to_year:
+            raise ValueError(f"scenario {scenario.scenario_id} is over CY{scenario.base_year}, not CY{to_year}")
+        tables_to = scenario.apply(tables_to)
     old_provenance, new_provenance = provenance(tables_from), provenance(tables_to)
     changes = diff_hhpps(hhpps_state(tables_from), hhpps_state(tables_to),
                          old_provenance=old_provenance, new_provenance=new_provenance)
@@ -968,6 +982,7 @@ def impact(
         totals=next(t for t in totals_by_agency if t.agency_id is None),
         priced_alone=pricing.alone, pricing_classes=sum(formula.usable for formula in pricing.formulas.values()),
         notes=tuple(pricing.notes.items()),
+        scenario=scenario,
     )
 
 
