@@ -177,6 +177,14 @@ def code(obj: Context, code, as_of, known_on, as_json):
         )
     console.print("releases: " + "; ".join(
         f"{l.release_label} {l.action_code} (v{l.version_number})" for l in history.listings))
+    from regulations.pending import load_pending
+
+    for update in load_pending():
+        if history.code in update.codes:
+            console.print(f"pending: {update.entry_id} ({update.kind}"
+                          + (f", applicant {update.applicant}" if update.applicant else "") + f"): {update.would_change}",
+                          highlight=False)
+            console.print(f"  status: {_status_text(update, None)}; cited: {update.citation}", highlight=False)
 
 
 @main.command()
@@ -458,7 +466,7 @@ def _write_change_report(report, out: Path | None, stem: str, stdout_format: str
             console.print("pending and proposed (not final):")
             for line in report.pending:
                 console.print(f"  {line.entry_id} ({line.kind}): {line.status}"
-                              + (f"; would touch {line.claims_touched}" if report.joined else ""), highlight=False)
+                              + (f"; claims it would touch: {line.claims_touched}" if report.joined else ""), highlight=False)
     else:
         click.echo(renderers[stdout_format](report), nl=False)
 
@@ -600,8 +608,49 @@ def review(obj: Context, year, watch, policy, links, agencies, all_claims, touch
     _write_change_report(report, out, f"review-{year}", stdout_format)
 
 def pending_lines(session, year: int, join) -> list:
-    """The pending and proposed updates of the review of ``year`` (none yet)."""
-    return []
+    """The pending and proposed updates the review of ``year`` shows, with the claims each would touch."""
+    from kb.review_claims import pending_for_year, pending_touches
+    from kb.store import catalogue_of
+    from regulations.pending import load_pending
+    from reports.changes import PendingLine, claim_links, signed_money, touched_text
+
+    updates = pending_for_year(load_pending(), year)
+    touches = pending_touches(session, catalogue_of(session), updates, year=year, join=join) if join else {}
+    lines = []
+    for update in updates:
+        touch = touches.get(update.entry_id)
+        links, more = claim_links(touch.claims) if touch else ((), 0)
+        lines.append(PendingLine(
+            update.entry_id, update.kind, update.subject_text(), update.would_change, _status_text(update, None),
+            update.citation, touched_text(touch.count) if touch else ("not priced" if join else ""), links, more,
+            "" if touch is None or touch.dollars is None else signed_money(touch.dollars), touch.how if touch else ""))
+    return lines
+
+
+def _status_text(update, as_of) -> str:
+    return "; ".join(f"{s.status} {s.on}" + (f" as {s.finalised_as}" if s.finalised_as else "")
+                     for s in update.history if as_of is None or s.on <= as_of)
+
+
+@main.command("pending")
+@click.option("--as-of", callback=_date, help="Show the updates and their status as known on this date.")
+@click.pass_obj
+def pending_command(obj: Context, as_of):
+    """Updates that are not final: HCPCS code requests and proposed rules, with their status history.
+
+    Example: hhkb pending --as-of 2023-08-01
+    """
+    from regulations.pending import load_pending
+
+    for update in load_pending():
+        status = update.status_on(as_of)
+        if status is None:
+            continue
+        state = "pending" if update.pending_on(as_of) else "closed"
+        console.print(f"[bold]{update.entry_id}[/bold] ({update.kind}, {state}): {update.title}", highlight=False)
+        console.print(f"  subject: {update.subject_text()}; would change: {update.would_change}", highlight=False)
+        console.print(f"  status: {_status_text(update, as_of)}", highlight=False)
+        console.print(f"  cited: {update.citation}" + ("" if update.confirmed else " (not confirmed)"), highlight=False)
 
 
 from kb.cli_claims import register; register(main)  # noqa: E402, E702

@@ -337,3 +337,53 @@ def join_claims(session: Session, catalogue: Catalogue, year: int, changes: Sequ
             notes.append(f"HH PPS: claims not priced: {error}")
     found_rules = rule_touches(session, year, agencies=agencies, window=window, rules=rules)
     return ClaimsJoin(scope, window, touches, found_rules, runs, tuple(notes))
+
+
+# --- pending and proposed -------------------------------------------------------------------------
+
+
+def pending_for_year(updates: Iterable, year: int) -> list:
+    """The not-final updates a review of ``year`` shows: those that would take effect in the year,
+    and the code requests still pending at its end."""
+    end = date(year, 12, 31)
+    return [u for u in updates
+            if (u.effective is not None and u.effective.year == year)
+            or (u.effective is None and u.pending_on(end))]
+
+
+def pending_touches(session: Session, catalogue: Catalogue, updates: Sequence, *, year: int,
+                    join: ClaimsJoin, conflict_policy: str = "first") -> dict[str, Touch]:
+    """For each pending update, the claims it would touch: its codes billed in the review's window;
+    for a proposed rule with a scenario over the year, the claims the proposal would pay otherwise
+    than the final rule, and by how much (the same impact run under the scenario)."""
+    from regulations.scenario import find_scenario
+
+    window = join.window
+    agencies = None if join.scope == "all stored claims" else join.scope.split(" ", 1)[1].split(", ")
+    codes = {code for update in updates for code in update.codes}
+    lines = _billing_lines(session, {c for c in codes if not _is_modifier(c)}, {c for c in codes if _is_modifier(c)},
+                           agencies)
+    found = {}
+    for update in updates:
+        if update.codes:
+            refs = {ref.pk: ref for code in update.codes for ref, day in lines.get(code, ())
+                    if window.start <= day <= window.end}
+            found[update.entry_id] = Touch(tuple(sorted(refs.values(), key=lambda r: (r.agency_id, r.claim_id))),
+                                           None, f"billing {', '.join(update.codes)} in {window.text}")
+        elif update.scenario and join.impacts:
+            scenario = find_scenario(update.scenario)
+            if scenario.base_year != year:
+                continue
+            final = {c.pk: c for run in join.impacts for c in run.claims}
+            refs, dollars = [], ZERO
+            for agency in agencies or [None]:
+                run = impact(session, catalogue, from_year=year - 1, to_year=year, agency=agency,
+                             conflict_policy=conflict_policy, scenario=scenario)
+                for claim in run.claims:
+                    if claim.pk in final and claim.after != final[claim.pk].after:
+                        refs.append(ClaimRef(claim.pk, claim.agency_id, claim.claim_id, claim.type_of_bill,
+                                             claim.period_from))
+                        dollars += claim.after - final[claim.pk].after
+            found[update.entry_id] = Touch(tuple(refs), dollars,
+                                           f"priced under {scenario.label} against the final CY{year} rule")
+    return found
