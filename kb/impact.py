@@ -64,7 +64,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import NamedTuple
-from datetime import date, timedelta
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
 import sqlalchemy as sa
@@ -85,8 +85,7 @@ from kb.claims import (
     to_period_claim,
 )
 from kb.claim_inputs import ClaimInputs, SuppliedInputs
-from kb.diff import HCPCS, Change, Provenance, diff_hhpps
-from kb.models import AgencyClaim, AgencyClaimLine
+from kb.diff import Change, Provenance, diff_hhpps
 from loaders.claim_record import Claim
 from kb.parameters import hhpps_state, provenance
 from kb.pricing import (
