@@ -179,6 +179,14 @@ def code(obj: Context, code, as_of, known_on, as_json):
         )
     console.print("releases: " + "; ".join(
         f"{l.release_label} {l.action_code} (v{l.version_number})" for l in history.listings))
+    from regulations.pending import load_pending
+
+    for update in load_pending():
+        if history.code in update.codes:
+            console.print(f"pending: {update.entry_id} ({update.kind}"
+                          + (f", applicant {update.applicant}" if update.applicant else "") + f"): {update.would_change}",
+                          highlight=False)
+            console.print(f"  status: {_status_text(update, None)}; cited: {update.citation}", highlight=False)
 
 
 @main.command()
@@ -445,11 +453,21 @@ def _write_change_report(report, out: Path | None, stem: str, stdout_format: str
         write_reports(out, stem, ((extension, partial(renderers[extension], report)) for extension in _FORMATS))
         echo(f"wrote {', '.join(str(out / f'{stem}.{e}') for e in _FORMATS)}")
     if stdout_format == "summary":
-        table = Table("source", "change", "count", "watched")
+        columns = ["source", "change", "count", "watched"] + (["claims touched", "dollars"] if report.joined else [])
+        table = Table(*columns)
         for line in report.summary:
-            table.add_row(line.source_title, line.title, str(line.count), str(line.watched))
-        console.print(Text.assemble((report.title, "bold"), f": {report.total} changes"))
+            table.add_row(line.source_title, line.title, str(line.count), str(line.watched),
+                          *([line.claims_touched, line.dollars] if report.joined else []))
+        console.print(Text.assemble((report.title, "bold"), f": {report.total} changes"
+                                    + (f" joined to {report.scope}" if report.joined else "")))
         console.print(table)
+        for line in report.rules:
+            console.print(f"billing rule {line.rule_id} {line.when} {line.date}: {line.claims_touched}", highlight=False)
+        if report.pending:
+            console.print("pending and proposed (not final):")
+            for line in report.pending:
+                console.print(f"  {line.entry_id} ({line.kind}): {line.status}"
+                              + (f"; claims it would touch: {line.claims_touched}" if report.joined else ""), highlight=False)
     else:
         echo(renderers[stdout_format](report), nl=False)
 
@@ -548,15 +566,21 @@ def diff_hhpps_command(obj: Context, old_year, new_year, policy, out, stdout_for
               help="A CBSA listed twice in one year's wage index: which row to compare.")
 @click.option("--link", "links", multiple=True, metavar="TITLE=HREF",
               help="A link to show at the top of the review (e.g. to the impact report).")
+@click.option("--agency", "agencies", multiple=True,
+              help="Join every change to this agency's stored claims (repeat for several agencies).")
+@click.option("--all-claims", is_flag=True, help="Join every change to all stored claims.")
+@click.option("--touching-claims", is_flag=True, help="Only the changes that touch a claim (with --agency or --all-claims).")
 @_output_options
 @click.pass_obj
 @reports_errors
-def review(obj: Context, year, watch, policy, links, out, stdout_format):
-    """The compliance officer's annual review: everything taking effect in YEAR, by source, cited.
+def review(obj: Context, year, watch, policy, links, agencies, all_claims, touching_claims, out, stdout_format):
+    """The compliance officer's annual review: everything taking effect in YEAR, by source, cited;
+    with --agency, each change with the claims it touches and its dollars.
 
-    Example: hhkb review 2024 --out out/
+    Example: hhkb review 2024 --agency 9000000015 --out out/
     """
     from kb.review import HOME_HEALTH_WATCH_LIST, annual_review
+    from kb.review_claims import join_claims
     from kb.store import catalogue_of
     from reports.changes import DocumentLine, Link, build_change_report
 
@@ -566,13 +590,68 @@ def review(obj: Context, year, watch, policy, links, out, stdout_format):
         if not separator or not title or not href:
             raise click.BadParameter(f"{text!r}: expected TITLE=HREF", param_hint="--link")
         parsed_links.append(Link(title, href))
+    if agencies and all_claims:
+        raise click.BadParameter("give --agency or --all-claims, not both", param_hint="--all-claims")
+    if touching_claims and not (agencies or all_claims):
+        raise click.BadParameter("needs --agency or --all-claims", param_hint="--touching-claims")
+    joined = bool(agencies or all_claims)
     with _session(obj) as session:
-        found = annual_review(session, catalogue_of(session), year, conflict_policy=policy)
+        catalogue = catalogue_of(session)
+        found = annual_review(session, catalogue, year, conflict_policy=policy)
+        join = join_claims(session, catalogue, year, found.changes, agencies=agencies or None,
+                           conflict_policy=policy) if joined else None
+        pending = pending_lines(session, year, join)
     documents = [DocumentLine(r.document_id, r.title, r.citation or "", str(r.published or ""), str(r.effective or ""))
                  for r in found.regulations]
     report = build_change_report(found.changes, title=f"Annual review {year}: what takes effect",
                                  watch_list=watch or HOME_HEALTH_WATCH_LIST, documents=documents, notes=found.notes,
-                                 links=parsed_links)
+                                 links=parsed_links, join=join, touching_only=touching_claims, pending=pending)
     _write_change_report(report, out, f"review-{year}", stdout_format)
+
+def pending_lines(session, year: int, join) -> list:
+    """The pending and proposed updates the review of ``year`` shows, with the claims each would touch."""
+    from kb.review_claims import pending_for_year, pending_touches
+    from kb.store import catalogue_of
+    from regulations.pending import load_pending
+    from reports.changes import PendingLine, claim_links, signed_money, touched_text
+
+    updates = pending_for_year(load_pending(), year)
+    touches = pending_touches(session, catalogue_of(session), updates, year=year, join=join) if join else {}
+    lines = []
+    for update in updates:
+        touch = touches.get(update.entry_id)
+        links, more = claim_links(touch.claims) if touch else ((), 0)
+        lines.append(PendingLine(
+            update.entry_id, update.kind, update.subject_text(), update.would_change, _status_text(update, None),
+            update.citation, touched_text(touch.count) if touch else ("not priced" if join else ""), links, more,
+            "" if touch is None or touch.dollars is None else signed_money(touch.dollars), touch.how if touch else ""))
+    return lines
+
+
+def _status_text(update, as_of) -> str:
+    return "; ".join(f"{s.status} {s.on}" + (f" as {s.finalised_as}" if s.finalised_as else "")
+                     for s in update.history if as_of is None or s.on <= as_of)
+
+
+@main.command("pending")
+@click.option("--as-of", callback=_date, help="Show the updates and their status as known on this date.")
+@click.pass_obj
+def pending_command(obj: Context, as_of):
+    """Updates that are not final: HCPCS code requests and proposed rules, with their status history.
+
+    Example: hhkb pending --as-of 2023-08-01
+    """
+    from regulations.pending import load_pending
+
+    for update in load_pending():
+        status = update.status_on(as_of)
+        if status is None:
+            continue
+        state = "pending" if update.pending_on(as_of) else "closed"
+        console.print(f"[bold]{update.entry_id}[/bold] ({update.kind}, {state}): {update.title}", highlight=False)
+        console.print(f"  subject: {update.subject_text()}; would change: {update.would_change}", highlight=False)
+        console.print(f"  status: {_status_text(update, as_of)}", highlight=False)
+        console.print(f"  cited: {update.citation}" + ("" if update.confirmed else " (not confirmed)"), highlight=False)
+
 
 from kb.cli_claims import register; register(main)  # noqa: E402, E702

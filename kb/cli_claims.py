@@ -193,7 +193,8 @@ def price_command(obj, claim_id, agency, type_of_bill, rules_year, as_json):
 
 @click.command("impact")
 @click.option("--from", "from_year", type=int, required=True, help="The year of the rules compared from.")
-@click.option("--to", "to_year", type=int, required=True, help="The year of the rules compared to.")
+@click.option("--to", "to_year", required=True,
+              help="The year of the rules compared to, or a what-if scenario: its id (hhkb pending lists them) or a YAML file.")
 @click.option("--agency", help="Only this agency's claims (NPI).")
 @click.option("--out", type=click.Path(path_type=Path), required=True,
               help="Folder for impact.html, impact.md, impact.csv and impact.json.")
@@ -205,25 +206,41 @@ def impact_command(obj, from_year, to_year, agency, out, policy):
     """What one year's HH PPS rules change against another's on the stored claims, in dollars.
 
     Example: hhkb impact --from 2023 --to 2024 --out reports/impact-2024
+    (what-if: hhkb impact --from 2023 --to CMS-1780-P --out reports/what-if)
     """
     from kb.impact import impact
     from kb.store import catalogue_of
+    from regulations.scenario import find_scenario
     from reports.impact import build_impact_report, write_impact_report
 
+    scenario = None
     with _progress() as progress, Session(obj.engine) as session:
-        progress.add_task(f"pricing claims under CY{from_year} and CY{to_year}", total=None)
+        if not to_year.isdigit():
+            try:
+                scenario = find_scenario(to_year)
+            except LookupError as error:
+                raise click.BadParameter(str(error), param_hint="--to") from None
+        to_year = scenario.base_year if scenario else int(to_year)
+        progress.add_task(f"pricing claims under CY{from_year} and {scenario.label if scenario else f'CY{to_year}'}",
+                          total=None)
         result = impact(session, catalogue_of(session), from_year=from_year, to_year=to_year, agency=agency,
-                        conflict_policy=policy)
+                        conflict_policy=policy, scenario=scenario)
     report = build_impact_report(result)
     for path in write_impact_report(report, out):
         echo(f"wrote {path}")
     totals = report.totals
+    to_label = f"CY{to_year}"
+    if scenario is not None:
+        echo(scenario.label)
+        for note in report.notes[1:3]:
+            echo(note)
+        to_label = scenario.scenario_id
     echo(f"{totals.claims} claims priced, {totals.unpriced} not priced")
-    echo(f"CY{from_year} {totals.before}  CY{to_year} {totals.after}  difference {totals.difference} (before the outlier cap)")
+    echo(f"CY{from_year} {totals.before}  {to_label} {totals.after}  difference {totals.difference} (before the outlier cap)")
     for row in report.components:
         if row.value not in ("0", "0.00"):
             echo(f"  {row.name:<22} {row.amount:>16}")
-    echo(f"paid CY{from_year} {totals.paid_before}  CY{to_year} {totals.paid_after}  difference {totals.paid_difference}")
+    echo(f"paid CY{from_year} {totals.paid_before}  {to_label} {totals.paid_after}  difference {totals.paid_difference}")
 
 
 def register(main: click.Group) -> None:

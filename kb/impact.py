@@ -64,7 +64,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import NamedTuple
-from datetime import date, timedelta
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
 import sqlalchemy as sa
@@ -85,8 +85,7 @@ from kb.claims import (
     to_period_claim,
 )
 from kb.claim_inputs import ClaimInputs, SuppliedInputs
-from kb.diff import HCPCS, Change, Provenance, diff_hhpps
-from kb.models import AgencyClaim, AgencyClaimLine
+from kb.diff import Change, Provenance, diff_hhpps
 from loaders.claim_record import Claim
 from kb.parameters import hhpps_state, provenance
 from kb.pricing import (
@@ -111,6 +110,7 @@ from kb.pricing import (
     wage_adjust,
 )
 from regulations.catalogue import Catalogue
+from regulations.scenario import Scenario
 
 ZERO = Decimal("0.00")
 COMPONENTS: tuple[str, ...] = tuple(label for label, _ in ATTRIBUTION_ORDER)
@@ -262,6 +262,11 @@ class ImpactResult:
     priced_alone: int  # claims priced on their own rather than through a pricing class
     pricing_classes: int
     notes: tuple[tuple[str, int], ...] = ()  # open questions of a year's parameters, and the claims they touch
+    scenario: Scenario | None = None  # a what-if on the TO side: not in force
+
+    @property
+    def to_label(self) -> str:
+        return f"CY{self.to_year}" if self.scenario is None else f"{self.scenario.scenario_id} ({self.scenario.label})"
 
     @property
     def own_years(self) -> tuple[tuple[int, int], ...]:
@@ -933,9 +938,13 @@ def impact(
     agency: str | None = None,
     conflict_policy: str = "first",
     pricing_classes: bool = True,
+    scenario: Scenario | None = None,
 ) -> ImpactResult:
     """The changes from ``from_year``'s rules to ``to_year``'s and what they do to the stored
     claims (all, or one agency's). See the module doc for the method.
+
+    ``scenario`` (``regulations.scenario``): the TO side is the scenario over its base year's
+    tables (``to_year`` must be that year), priced exactly as a final year; the result is labelled.
 
     ``conflict_policy`` resolves a CBSA listed twice in a wage index file; the default, ``first``,
     is what CMS's pricer does (its table search stops at the first row of the CBSA).
@@ -944,6 +953,10 @@ def impact(
     rules_from, rules_to = date(from_year, 1, 1), date(to_year, 1, 1)
     cache = TablesCache(session, catalogue, conflict_policy=conflict_policy)
     tables_from, tables_to = cache.on(rules_from), cache.on(rules_to)
+    if scenario is not None:
+        if scenario.base_year != to_year:
+            raise ValueError(f"scenario {scenario.scenario_id} is over CY{scenario.base_year}, not CY{to_year}")
+        tables_to = scenario.apply(tables_to)
     old_provenance, new_provenance = provenance(tables_from), provenance(tables_to)
     changes = diff_hhpps(hhpps_state(tables_from), hhpps_state(tables_to),
                          old_provenance=old_provenance, new_provenance=new_provenance)
@@ -968,6 +981,7 @@ def impact(
         totals=next(t for t in totals_by_agency if t.agency_id is None),
         priced_alone=pricing.alone, pricing_classes=sum(formula.usable for formula in pricing.formulas.values()),
         notes=tuple(pricing.notes.items()),
+        scenario=scenario,
     )
 
 
@@ -1117,46 +1131,4 @@ def _change_impacts(changes: Iterable[Change], claims: Sequence[ClaimImpact]) ->
         shared = component is not None and component_users[component] > 1 and component not in (
             "case-mix weight", "LUPA threshold", "wage index")
         result.append(ChangeImpact(change, component, tuple(c.pk for c in members), dollars, shared))
-    return result
-
-
-# --------------------------------------------------------------------------------------------
-# HCPCS changes
-
-
-def hcpcs_change_date(change: Change) -> date:
-    """The first day a HCPCS change applies to a line: the day after a termination date, else the
-    change's effective date."""
-    if change.change_type == "discontinued" and isinstance(change.new, date):
-        return change.new + timedelta(days=1)
-    return change.effective_date
-
-
-def hcpcs_impact(session: Session, changes: Iterable[Change]) -> dict[Change, tuple[int, ...]]:
-    """For each HCPCS change, the stored claims (ids) with a line carrying the code on or after the
-    change's date (a line without a date counts from its claim's period start). One query for all
-    the codes."""
-    hcpcs_changes = [change for change in changes if change.source == HCPCS]
-    codes = sorted({code for change in hcpcs_changes for code in (change.key, change.old_key) if code})
-    if not codes:
-        return {change: () for change in hcpcs_changes}
-    lines, claims = AgencyClaimLine.__table__, AgencyClaim.__table__
-    served = sa.func.coalesce(lines.c.service_date, claims.c.period_from)
-    rows = session.execute(
-        sa.select(lines.c.hcpcs, claims.c.id, sa.func.max(served))
-        .join(claims, claims.c.id == lines.c.claim_pk)
-        .where(lines.c.hcpcs.in_(codes))
-        .group_by(lines.c.hcpcs, claims.c.id)
-    ).all()
-    latest_by_code: dict[str, list[tuple[int, date]]] = defaultdict(list)
-    for code, claim_pk, latest in rows:
-        if isinstance(latest, str):  # SQLite returns an aggregate of dates as text
-            latest = date.fromisoformat(latest)
-        latest_by_code[code].append((claim_pk, latest))
-    result: dict[Change, tuple[int, ...]] = {}
-    for change in hcpcs_changes:
-        start = hcpcs_change_date(change)
-        pks = {pk for code in (change.key, change.old_key) if code
-               for pk, latest in latest_by_code.get(code, []) if latest >= start}
-        result[change] = tuple(sorted(pks))
     return result

@@ -12,6 +12,7 @@ own section at the top of the page.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -90,6 +91,63 @@ class ChangeRow:
     watched: bool
     citation: str
     old_citation: str
+    claims_touched: str = ""  # a count, or NO_CLAIM; "" when the review is not joined to claims
+    claim_links: tuple[ClaimLink, ...] = ()  # the first LISTED_CLAIM_IDS claims
+    claim_ids: tuple[str, ...] = ()  # every claim touched, "agency/claim id"
+    more_claims: int = 0  # touched claims not listed in claim_links
+    dollars: str = ""
+    touch: str = ""  # how the claims were chosen
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimLink:
+    """A claim named in a report (agency, claim id, type of bill: no beneficiary data) and the id of
+    its entry in the report's list of claims touched."""
+
+    text: str
+    anchor: str
+
+
+@dataclass(frozen=True, slots=True)
+class TouchedClaim:
+    anchor: str
+    agency_id: str
+    claim_id: str
+    type_of_bill: str
+    period_from: str
+    changes: int  # how many changes and rules touch it
+
+
+@dataclass(frozen=True, slots=True)
+class RuleLine:
+    """A billing rule that takes effect or ends in the year, and the claims it flags."""
+
+    rule_id: str
+    title: str
+    when: str
+    date: str
+    citation: str
+    claims_touched: str
+    claim_links: tuple[ClaimLink, ...]
+    more_claims: int
+    touch: str
+
+
+@dataclass(frozen=True, slots=True)
+class PendingLine:
+    """An update that is not final (a code request, a proposed rule) and the claims it would touch."""
+
+    entry_id: str
+    kind: str
+    subject: str
+    would_change: str
+    status: str
+    citation: str
+    claims_touched: str
+    claim_links: tuple[ClaimLink, ...]
+    more_claims: int
+    dollars: str
+    touch: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +165,8 @@ class SummaryLine:
     title: str
     count: int
     watched: int
+    claims_touched: str = ""  # distinct claims touched by the group's changes ("" when not joined)
+    dollars: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +240,18 @@ class ChangeReport:
     documents: tuple[DocumentLine, ...] = ()
     notes: tuple[str, ...] = ()
     links: tuple[Link, ...] = ()
+    joined: bool = False  # joined to claims: rows carry claims touched and dollars
+    rules: tuple[RuleLine, ...] = ()
+    pending: tuple[PendingLine, ...] = ()
+    claims: tuple[TouchedClaim, ...] = ()
+    scope: str = ""  # whose claims
+
+
+#: Claim ids listed with a change in HTML and Markdown (the CSV and JSON list them all).
+LISTED_CLAIM_IDS = 20
+NO_CLAIM = "no claim touched"
+#: Columns the CSV adds when the review is joined to claims.
+JOINED_CSV_COLUMNS: tuple[str, ...] = ("claims_touched", "dollars", "claim_ids", "touch")
 
 
 # --- value texts ---------------------------------------------------------------------------------
@@ -311,11 +383,20 @@ def build_change_report(
     documents: Iterable[DocumentLine] = (),
     notes: Iterable[str] = (),
     links: Iterable[Link] = (),
+    join: Any = None,
+    touching_only: bool = False,
+    pending: Iterable[PendingLine] = (),
 ) -> ChangeReport:
-    """The typed context of a change report. ``watch_list``: codes (or HIPPS, CBSAs) to put first."""
+    """The typed context of a change report. ``watch_list``: codes (or HIPPS, CBSAs) to put first.
+
+    ``join`` (a ``kb.review_claims.ClaimsJoin``): every row carries the claims it touches and its
+    dollars; ``touching_only`` keeps the changes that touch a claim."""
     changes = sorted(changes, key=Change.sort_key)
     watched = frozenset(watch_list)
-    rows = [(change, _row(change, watched)) for change in changes]
+    touches = join.touches if join is not None else {}
+    if touching_only and join is not None:
+        changes = [change for change in changes if change in touches and touches[change].count]
+    rows = [(change, _joined_row(_row(change, watched), touches.get(change), join is not None)) for change in changes]
 
     groups: list[ChangeGroup] = []
     for change, row in rows:
@@ -330,8 +411,13 @@ def build_change_report(
         for g in groups
     ]
 
+    group_of = {}
+    for change, _row_ in rows:
+        group_of.setdefault((change.source, change.change_type), []).append(change)
     summary = tuple(
-        SummaryLine(g.source_title, g.title, len(g.rows), sum(1 for row in g.rows if row.watched)) for g in groups
+        SummaryLine(g.source_title, g.title, len(g.rows), sum(1 for row in g.rows if row.watched),
+                    *(_group_touch(group_of[(g.source, g.change_type)], join) if join is not None else ()))
+        for g in groups
     )
     pairs: list[SourcePair] = []
     for change in changes:
@@ -356,9 +442,67 @@ def build_change_report(
         groups=tuple(groups),
         charts=tuple(charts),
         documents=tuple(documents),
-        notes=tuple(notes),
+        notes=tuple(notes) + (tuple(join.notes) if join is not None else ()),
         links=tuple(links),
+        joined=join is not None,
+        rules=_rule_lines(join) if join is not None else (),
+        pending=tuple(pending),
+        claims=_touched_claims(join) if join is not None else (),
+        scope=join.scope if join is not None else "",
     )
+
+
+def claim_links(claims: Sequence[Any]) -> tuple[tuple[ClaimLink, ...], int]:
+    """The first ``LISTED_CLAIM_IDS`` claims (``kb.review_claims.ClaimRef``) as links, and how many more."""
+    listed = tuple(ClaimLink(f"{ref.agency_id}/{ref.claim_id}", ref.anchor) for ref in claims[:LISTED_CLAIM_IDS])
+    return listed, max(len(claims) - LISTED_CLAIM_IDS, 0)
+
+
+def touched_text(count: int) -> str:
+    return str(count) if count else NO_CLAIM
+
+
+def _joined_row(row: ChangeRow, touch: Any, joined: bool) -> ChangeRow:
+    if not joined:
+        return row
+    if touch is None:
+        return dataclasses.replace(row, claims_touched=NO_CLAIM, touch="not joined to claims")
+    links, more = claim_links(touch.claims)
+    return dataclasses.replace(row, claims_touched=touched_text(touch.count), claim_links=links, more_claims=more,
+                               claim_ids=tuple(f"{ref.agency_id}/{ref.claim_id}" for ref in touch.claims),
+                               dollars="" if touch.dollars is None else signed_money(touch.dollars), touch=touch.how)
+
+
+def _group_touch(changes: Sequence[Change], join: Any) -> tuple[str, str]:
+    """Distinct claims a group's changes touch, and their dollars together (``ClaimsJoin.dollars_of``)."""
+    distinct = {ref.pk for change in changes if change in join.touches for ref in join.touches[change].claims}
+    dollars = join.dollars_of(changes)
+    return touched_text(len(distinct)), "" if dollars is None else signed_money(dollars)
+
+
+def _rule_lines(join: Any) -> tuple[RuleLine, ...]:
+    lines = []
+    for rule, when, touch in join.rule_touches:
+        links, more = claim_links(touch.claims)
+        day = rule.effective_from if when == "takes effect" else rule.effective_to
+        lines.append(RuleLine(rule.id, rule.title, when, day.isoformat(), rule.full_citation,
+                              touched_text(touch.count), links, more, touch.how))
+    return tuple(lines)
+
+
+def _touched_claims(join: Any) -> tuple[TouchedClaim, ...]:
+    counts: Counter[int] = Counter()
+    for touch in join.touches.values():
+        counts.update(ref.pk for ref in touch.claims)
+    for _, _, touch in join.rule_touches:
+        counts.update(ref.pk for ref in touch.claims)
+    return tuple(TouchedClaim(ref.anchor, ref.agency_id, ref.claim_id, ref.type_of_bill, ref.period_from.isoformat(),
+                              counts[ref.pk]) for ref in join.claims())
+
+
+def signed_money(amount: Decimal) -> str:
+    """Dollars with a sign and thousands separators ("+2,819.00")."""
+    return f"{amount:+,.2f}"
 
 
 def _pair(source: str, old: Provenance, new: Provenance) -> SourcePair:
@@ -384,10 +528,17 @@ def render_markdown(report: ChangeReport) -> str:
 
 def render_csv(report: ChangeReport) -> str:
     """One line per change, columns ``CSV_COLUMNS``, watched rows marked ``yes``."""
-    return csv_document(CSV_COLUMNS, (
-        [("yes" if row.watched else "") if column == "watched" else getattr(row, column) for column in CSV_COLUMNS]
-        for group in report.groups for row in group.rows
-    ))
+    columns = CSV_COLUMNS + (JOINED_CSV_COLUMNS if report.joined else ())
+
+    def values(row) -> list:
+        cells = {column: getattr(row, column) for column in CSV_COLUMNS}
+        cells["watched"] = "yes" if row.watched else ""
+        if report.joined:
+            cells.update(claims_touched=row.claims_touched, dollars=row.dollars, touch=row.touch,
+                         claim_ids=" ".join(row.claim_ids))
+        return [cells[column] for column in columns]
+
+    return csv_document(columns, (values(row) for group in report.groups for row in group.rows))
 
 
 def render_json(report: ChangeReport) -> str:
@@ -401,11 +552,21 @@ def render_json(report: ChangeReport) -> str:
         "summary": [_as_dict(line) for line in report.summary],
         "changes": [_as_dict(row) for group in report.groups for row in group.rows],
     }
+    if report.joined:
+        document["claims_of"] = report.scope
+        document["rules"] = [_as_dict(line) for line in report.rules]
+        document["claims"] = [_as_dict(claim) for claim in report.claims]
+    if report.pending:
+        document["pending"] = [_as_dict(line) for line in report.pending]
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
-def _as_dict(item: Any) -> dict[str, Any]:
-    return {name: getattr(item, name) for name in item.__slots__}
+def _as_dict(item: Any) -> Any:
+    if isinstance(item, tuple):
+        return [_as_dict(member) for member in item]
+    if hasattr(item, "__slots__") and dataclasses.is_dataclass(item):
+        return {name: _as_dict(getattr(item, name)) for name in item.__slots__}
+    return item
 
 
 def count_by_type(changes: Iterable[Change]) -> Counter[tuple[str, str]]:

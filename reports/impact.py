@@ -222,7 +222,9 @@ def build_impact_report(result: ImpactResult, *, generated_on: date | None = Non
     largest = sorted(result.claims, key=lambda c: (-abs(c.difference), c.agency_id, c.claim_id))[:LISTED_CLAIMS]
     scope = f"agency {result.agency}" if result.agency else f"all agencies ({len(result.agencies)})"
     return ImpactReport(
-        title=f"Impact of the CY{result.to_year} HH PPS rules against CY{result.from_year} on {scope}",
+        title=(f"Impact of the CY{result.to_year} HH PPS rules against CY{result.from_year} on {scope}"
+               if result.scenario is None else
+               f"{result.scenario.label}: impact of {result.scenario.title} against CY{result.from_year} on {scope}"),
         generated_on=(generated_on or date.today()).isoformat(),
         from_label=result.from_provenance.label, to_label=result.to_provenance.label,
         from_citation=result.from_provenance.citation, to_citation=result.to_provenance.citation,
@@ -257,9 +259,24 @@ def build_impact_report(result: ImpactResult, *, generated_on: date | None = Non
         unpriced=tuple(UnpricedRow(u.agency_id, u.claim_id, u.type_of_bill, u.reason) for u in result.unpriced),
         own_years=tuple(f"CY{year}: {count} claim{'s' if count != 1 else ''}" for year, count in result.own_years),
         inputs=tuple(InputRow(INPUT_TITLES[name], supplied, assumed) for name, supplied, assumed in result.inputs_supplied),
-        notes=tuple(f"{note} ({count} claims)" for note, count in result.notes),
+        notes=_scenario_notes(result) + tuple(f"{note} ({count} claims)" for note, count in result.notes),
         result=result,
     )
+
+
+def _scenario_notes(result: ImpactResult) -> tuple[str, ...]:
+    """What a what-if took from its proposal and what it assumed from the final rule."""
+    scenario = result.scenario
+    if scenario is None:
+        return ()
+    stated = "; ".join(f"{name} {value.value} ({value.citation})" for name, value in scenario.constants.items())
+    return (
+        f"{scenario.label}. {scenario.citation}.",
+        f"From the proposal: {stated}.",
+        f"Assumed (taken from the CY{scenario.base_year} final rule, {result.to_provenance.label}): the constants "
+        f"{', '.join(scenario.assumed())}, and every table (case-mix weights, LUPA thresholds, wage index, "
+        f"per-visit and per-unit rates).",
+    ) + ((f"Scenario note: {scenario.note}",) if scenario.note else ())
 
 
 def render_html(report: ImpactReport) -> str:
@@ -272,12 +289,14 @@ def render_markdown(report: ImpactReport) -> str:
 
 def render_csv(report: ImpactReport) -> str:
     """One row per priced claim, exact decimals (columns ``CSV_COLUMNS``)."""
-    return csv_document(CSV_COLUMNS, (
+    scenario = report.result.scenario
+    return csv_document(CSV_COLUMNS + (("what_if",) if scenario else ()), (
         (claim.agency_id, claim.claim_id, claim.type_of_bill, claim.period_from.isoformat(), claim.hipps, claim.cbsa,
          claim.before, claim.after, claim.difference, *claim.components, claim.cap_before, claim.cap_after,
          claim.paid_before, claim.paid_after, "Y" if claim.lupa_before else "N", "Y" if claim.lupa_after else "N",
          claim.outlier_before, claim.outlier_after, claim.own_year, "|".join(claim.inputs_supplied),
-         "|".join(name for name in INPUT_TITLES if name not in claim.inputs_supplied))
+         "|".join(name for name in INPUT_TITLES if name not in claim.inputs_supplied),
+         *((scenario.label,) if scenario else ()))
         for claim in report.result.claims
     ))
 

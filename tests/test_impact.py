@@ -32,7 +32,7 @@ from kb.claims import (
     to_period_claim,
 )
 from kb.diff import HCPCS, Change, Provenance
-from kb.impact import COMPONENTS, ZERO, hcpcs_impact, impact
+from kb.impact import COMPONENTS, ZERO, impact
 from kb.pricing import NON_VISIT_HCPCS, PricingError, apply_outlier_cap, attribute_change, price_period
 from kb.store import FileIdentity
 from kb.sample_agency import SAMPLE_BENEFICIARY_HASH_KEY, AgencyProfile, generate_sample, synthetic_npi
@@ -332,27 +332,6 @@ def test_no_beneficiary_data_in_any_report(result):
     rendered = render_html(report) + render_markdown(report) + render_csv(report) + render_json(report)
     assert "SYN" not in rendered and "SAMPLE BENEFICIARY" not in rendered.upper()
     assert not any(key in rendered for key in list(member_ids)[:50])
-
-
-def hcpcs_change(change_type, code, field, old, new, effective):
-    side = Provenance("HCPCS 2023", effective, "test")
-    return Change(source=HCPCS, change_type=change_type, key=code, field=field, old=old, new=new,
-                  effective_date=effective, new_provenance=side, old_provenance=side)
-
-
-def test_hcpcs_changes_touch_claims_with_the_code_on_or_after_the_change(loaded):
-    ended = hcpcs_change("discontinued", "G0299", "termination_date", None, date(2023, 6, 30), date(2023, 7, 1))
-    described = hcpcs_change("long_description_changed", "G0156", "long_description", "old", "new", date(2023, 10, 1))
-    untouched = hcpcs_change("added", "G9999", None, None, "new", date(2023, 1, 1))
-    with Session(loaded) as session:
-        touched = hcpcs_impact(session, [ended, described, untouched])
-        stored = {s.pk: s for s in _stored(session)}
-    def expected(code, start):
-        return {s.pk for s in stored.values()
-                if any(line.hcpcs == code and (line.service_date or s.claim.period_from) >= start for line in s.claim.lines)}
-    assert set(touched[ended]) == expected("G0299", date(2023, 7, 1)) and touched[ended]
-    assert set(touched[described]) == expected("G0156", date(2023, 10, 1)) and touched[described]
-    assert touched[untouched] == ()
 
 
 def _stored(session):
