@@ -648,7 +648,7 @@ def pending_command(obj: Context, as_of):
         if status is None:
             continue
         state = "pending" if update.pending_on(as_of) else "closed"
-        console.print(f"[bold]{update.entry_id}[/bold] ({update.kind}, {state}): {update.title}", highlight=False)
+        console.print(Text.assemble((update.entry_id, "bold"), f" ({update.kind}, {state}): {update.title}"))
         console.print(f"  subject: {update.subject_text()}; would change: {update.would_change}", highlight=False)
         console.print(f"  status: {_status_text(update, as_of)}", highlight=False)
         console.print(f"  cited: {update.citation}" + ("" if update.confirmed else " (not confirmed)"), highlight=False)
