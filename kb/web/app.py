@@ -11,6 +11,7 @@ import logging
 from datetime import date
 from functools import lru_cache
 from typing import Annotated, Literal
+from urllib.parse import parse_qsl, urlencode
 
 import sqlalchemy as sa
 from fastapi import FastAPI, Path, Query, Request
@@ -71,6 +72,15 @@ def create_app(engine: Engine | str) -> FastAPI:
     app = FastAPI(title="hhkb", version="1", summary="A cited, versioned knowledge base of CMS home health "
                   "coding and payment rules", docs_url="/api/docs", redoc_url=None, openapi_url="/openapi.json")
     templates = environment()
+
+    @app.middleware("http")
+    async def drop_empty_query_values(request: Request, call_next):
+        """A form's empty field (``known_on=``) means the value was not given."""
+        if b"=&" in request.scope["query_string"] + b"&":
+            kept = [(name, value) for name, value in parse_qsl(request.scope["query_string"].decode("latin-1"),
+                                                                keep_blank_values=True) if value != ""]
+            request.scope["query_string"] = urlencode(kept).encode("latin-1")
+        return await call_next(request)
 
     def session() -> Session:
         return Session(engine)
