@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import sys
-from dataclasses import asdict
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from functools import partial
@@ -107,14 +105,21 @@ def load(obj: Context, paths, effective, strict):
 
 @main.command("releases")
 @click.option("--source", help="Only this source (e.g. hcpcs).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (every field of each release's provenance).")
 @click.pass_obj
-def releases_command(obj: Context, source):
+def releases_command(obj: Context, source, as_json):
     """List loaded releases with their dates, record counts and sha256.
 
     Example: hhkb releases --source hcpcs
     """
     from sqlmodel import Session
 
+    if as_json:
+        from kb.answers import dumps, releases_answer
+
+        with Session(obj.engine) as session:
+            echo(dumps(releases_answer(session, source)))
+        return
     with Session(obj.engine) as session:
         rows = queries.releases(session, source)
     table = Table("id", "source", "label", "effective", "published", "records", "file", "sha256")
@@ -145,17 +150,10 @@ def code(obj: Context, code, as_of, known_on, as_json):
     asked = as_of or known_on
     current = history.version_on(as_of or date.today(), known_on=known_on) if asked else None
     if as_json:
-        payload = {
-            "code": history.code,
-            "kind": history.kind,
-            "as_of": as_of,
-            "known_on": known_on,
-            "answer": history.explain(as_of or date.today(), known_on=known_on) if asked else None,
-            "version_in_force": current.number if current else None,
-            "versions": [asdict(v) for v in history.versions],
-            "listings": [asdict(l) for l in history.listings],
-        }
-        echo(json.dumps(payload, indent=2, default=_json_default))
+        from kb.answers import code_answer, dumps
+
+        with Session(obj.engine) as session:
+            echo(dumps(code_answer(session, code, as_of=as_of, known_on=known_on)))
         return
     console.print(Text.assemble((history.code, "bold"), f" ({history.kind})"))
     if asked:
@@ -192,14 +190,21 @@ def code(obj: Context, code, as_of, known_on, as_json):
 @main.command()
 @click.argument("text")
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="At most this many codes.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (with close matches when nothing matches).")
 @click.pass_obj
-def search(obj: Context, text, limit):
+def search(obj: Context, text, limit, as_json):
     """Search the latest descriptions of all codes (every word must appear).
 
     Example: hhkb search "home health physical therapist"
     """
     from sqlmodel import Session
 
+    if as_json:
+        from kb.answers import dumps, search_answer
+
+        with Session(obj.engine) as session:
+            echo(dumps(search_answer(session, text, limit=limit)))
+        return
     with Session(obj.engine) as session:
         hits = queries.search_codes(session, text, limit=limit)
     table = Table("code", "short", "long", "since", "terminated")
@@ -209,14 +214,6 @@ def search(obj: Context, text, limit):
     console.print(table)
     if not hits:
         echo("no code matches")
-
-
-def _json_default(value):
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, tuple):
-        return list(value)
-    return str(value)
 
 
 
@@ -307,14 +304,25 @@ def _session(obj: Context):
 @main.command()
 @click.argument("code")
 @click.option("--as-of", callback=_date, help="The date asked about (default: every year loaded).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
-def hipps(obj: Context, code, as_of):
+def hipps(obj: Context, code, as_of, as_json):
     """A HIPPS code: the meaning of each position, its weight and LUPA threshold by year, cited.
 
     Example: hhkb hipps 1FC11 --as-of 2024-03-01
     """
     from kb.parameters import hipps_history, hipps_meaning
 
+    if as_json:
+        from kb.answers import NotFound, dumps, hipps_answer
+
+        with _session(obj) as session:
+            try:
+                echo(dumps(hipps_answer(session, code, as_of=as_of)))
+            except NotFound as error:
+                echo(f"error: {error}", err=True)
+                sys.exit(1)
+        return
     with _session(obj) as session:
         history = hipps_history(session, code)
     code = code.upper()
@@ -350,25 +358,18 @@ def params(obj: Context, on, known_on, as_json):
     from kb.store import catalogue_of
     from regulations.catalogue import CONSTANT_NAMES
 
+    if as_json:
+        from kb.answers import dumps, params_answer
+
+        with _session(obj) as session:
+            echo(dumps(params_answer(session, on, known_on=known_on)))
+        return
     with _session(obj) as session:
         catalogue = catalogue_of(session)
         tables = year_tables(session, catalogue, on, known_on=known_on, conflict_policy="first")
     year = tables.rate_year
     rule = catalogue.get(year.rule)
     constants = {name: getattr(year, name) for name in CONSTANT_NAMES}
-    if as_json:
-        payload = {
-            "date": on, "rule": year.rule, "rule_citation": rule.citation, "rule_published": rule.published,
-            "effective_from": year.effective_from,
-            "constants": {name: {"value": value.value, "citation": value.citation, "confirmed": value.confirmed}
-                          for name, value in constants.items()},
-            "tables": {kind: {"file": source.file_name, "release": source.label, "sha256": source.sha256,
-                              "regulation": source.regulation} for kind, source in tables.sources.items()},
-            "hipps_codes": len(tables.case_mix),
-            "cbsas": len(tables.wage_index),
-        }
-        echo(json.dumps(payload, indent=2, default=_json_default))
-        return
     console.print(Text.assemble((f"HH PPS parameters in force on {on}", "bold"), f": {year.rule} ({rule.citation}, "
                                 f"published {rule.published}, effective {year.effective_from})"))
     table = Table("constant", "value", "citation", "confirmed")
@@ -393,9 +394,10 @@ def params(obj: Context, on, known_on, as_json):
 @click.option("--as-of", callback=_date, help="The date asked about (default: every year loaded).")
 @click.option("--policy", type=_POLICY, default="refuse", show_default=True,
               help="A CBSA listed twice in one year's file: take the first row, the last, or refuse to choose.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 @reports_errors
-def wage_index(obj: Context, cbsa, as_of, policy):
+def wage_index(obj: Context, cbsa, as_of, policy, as_json):
     """A CBSA's wage index by year (or on a date), with the file and row it comes from.
 
     Example: hhkb wage-index 35614 --as-of 2024-03-01
@@ -403,6 +405,16 @@ def wage_index(obj: Context, cbsa, as_of, policy):
     from kb.parameters import wage_index_history, year_tables
     from kb.store import catalogue_of
 
+    if as_json:
+        from kb.answers import NotFound, dumps, wage_index_answer
+
+        with _session(obj) as session:
+            try:
+                echo(dumps(wage_index_answer(session, cbsa, as_of=as_of, policy=policy)))
+            except NotFound as error:
+                echo(f"error: {error}", err=True)
+                sys.exit(1)
+        return
     with _session(obj) as session:
         if as_of:
             values = [year_tables(session, catalogue_of(session), as_of, conflict_policy=policy).wage_index_of(cbsa)]
@@ -420,14 +432,21 @@ def wage_index(obj: Context, cbsa, as_of, policy):
 
 @main.command("rules")
 @click.option("--kind", help="Only entries of this kind (hh_pps_rule, correction, notice ...).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
-def rules_command(obj: Context, kind):
+def rules_command(obj: Context, kind, as_json):
     """The regulation catalogue: every rule and source a change can cite.
 
     Example: hhkb rules --kind hh_pps_rule
     """
     from kb.store import catalogue_of
 
+    if as_json:
+        from kb.answers import dumps, rules_answer
+
+        with _session(obj) as session:
+            echo(dumps(rules_answer(session, kind)))
+        return
     with _session(obj) as session:
         catalogue = catalogue_of(session)
     table = Table("id", "kind", "citation", "published", "effective", "confirmed", "title")
@@ -501,14 +520,10 @@ def diff_hcpcs_command(obj: Context, old, new, out, stdout_format):
 
     Example: hhkb diff hcpcs 2018 2019 --out out/
     """
-    from kb.review import HOME_HEALTH_WATCH_LIST, diff_hcpcs_releases, find_hcpcs_release
-    from reports.changes import build_change_report
+    from kb.answers import hcpcs_diff_report
 
     with _session(obj) as session:
-        old_release, new_release = find_hcpcs_release(session, old), find_hcpcs_release(session, new)
-        changes = diff_hcpcs_releases(session, old_release, new_release)
-    report = build_change_report(changes, title=f"HCPCS changes: {old_release.label} to {new_release.label}",
-                                 watch_list=HOME_HEALTH_WATCH_LIST)
+        report = hcpcs_diff_report(session, old, new)
     _write_change_report(report, out, f"hcpcs-{old}-{new}".replace(" ", "-"), stdout_format)
 
 
@@ -549,13 +564,10 @@ def diff_hhpps_command(obj: Context, old_year, new_year, policy, out, stdout_for
 
     Example: hhkb diff hhpps 2023 2024 --format md
     """
-    from kb.review import diff_hhpps_years
-    from kb.store import catalogue_of
-    from reports.changes import build_change_report
+    from kb.answers import hhpps_diff_report
 
     with _session(obj) as session:
-        changes = diff_hhpps_years(session, catalogue_of(session), old_year, new_year, conflict_policy=policy)
-    report = build_change_report(changes, title=f"HH PPS changes: CY{old_year} to CY{new_year}")
+        report = hhpps_diff_report(session, old_year, new_year, policy=policy)
     _write_change_report(report, out, f"hhpps-{old_year}-{new_year}", stdout_format)
 
 
@@ -579,10 +591,11 @@ def review(obj: Context, year, watch, policy, links, agencies, all_claims, touch
 
     Example: hhkb review 2024 --agency 9000000015 --out out/
     """
-    from kb.review import HOME_HEALTH_WATCH_LIST, annual_review
+    from kb.answers import review_report
+    from kb.review import annual_review
     from kb.review_claims import join_claims
     from kb.store import catalogue_of
-    from reports.changes import DocumentLine, Link, build_change_report
+    from reports.changes import Link
 
     parsed_links = []
     for text in links:
@@ -601,11 +614,8 @@ def review(obj: Context, year, watch, policy, links, agencies, all_claims, touch
         join = join_claims(session, catalogue, year, found.changes, agencies=agencies or None,
                            conflict_policy=policy) if joined else None
         pending = pending_lines(session, year, join)
-    documents = [DocumentLine(r.document_id, r.title, r.citation or "", str(r.published or ""), str(r.effective or ""))
-                 for r in found.regulations]
-    report = build_change_report(found.changes, title=f"Annual review {year}: what takes effect",
-                                 watch_list=watch or HOME_HEALTH_WATCH_LIST, documents=documents, notes=found.notes,
-                                 links=parsed_links, join=join, touching_only=touching_claims, pending=pending)
+    report = review_report(found, watch=watch, links=parsed_links, join=join, touching_only=touching_claims,
+                           pending=pending)
     _write_change_report(report, out, f"review-{year}", stdout_format)
 
 def pending_lines(session, year: int, join) -> list:
@@ -652,6 +662,23 @@ def pending_command(obj: Context, as_of):
         console.print(f"  subject: {update.subject_text()}; would change: {update.would_change}", highlight=False)
         console.print(f"  status: {_status_text(update, as_of)}", highlight=False)
         console.print(f"  cited: {update.citation}" + ("" if update.confirmed else " (not confirmed)"), highlight=False)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="The port to listen on.")
+@click.pass_obj
+def serve(obj: Context, host, port):
+    """Serve the knowledge base as web pages and a JSON API (/api/..., schema at /openapi.json).
+
+    Example: hhkb serve --port 8000   (then open http://127.0.0.1:8000/)
+    """
+    import uvicorn
+
+    from kb.web import create_app
+
+    echo(f"serving {obj.engine.url.render_as_string(hide_password=True)} on http://{host}:{port}/", err=True)
+    uvicorn.run(create_app(obj.engine), host=host, port=port, log_level="warning")
 
 
 from kb.cli_claims import register; register(main)  # noqa: E402, E702

@@ -35,6 +35,10 @@ class ReleaseInfo:
     published_date_basis: str
     record_count: int
     sha256: str
+    size: int
+    loader_version: str
+    regulation: str | None
+    notes: str | None
 
 
 def releases(session: Session, source: str | None = None) -> list[ReleaseInfo]:
@@ -54,6 +58,10 @@ def releases(session: Session, source: str | None = None) -> list[ReleaseInfo]:
             published_date_basis=r.published_date_basis,
             record_count=r.record_count,
             sha256=r.sha256,
+            size=r.size,
+            loader_version=r.loader_version,
+            regulation=r.regulation,
+            notes=r.notes,
         )
         for r in session.exec(query).scalars()
     ]
@@ -202,8 +210,11 @@ class SearchHit:
 
 def search_codes(session: Session, text: str, *, limit: int = 50) -> list[SearchHit]:
     """Codes whose latest known description contains every word of ``text`` (any case; ``%`` and
-    ``_`` are the characters themselves, not wildcards)."""
+    ``_`` are the characters themselves, not wildcards), ranked: the code itself, then codes
+    starting with the text, then descriptions holding the words as one phrase (short, then long),
+    then the rest; by code within a rank."""
     words = [w for w in text.lower().split() if w]
+    phrase = " ".join(words)
     version = HcpcsVersion.__table__
     latest = (
         sa.select(version.c.code_id, sa.func.max(version.c.effective_from).label("effective_from"))
@@ -217,7 +228,16 @@ def search_codes(session: Session, text: str, *, limit: int = 50) -> list[Search
         .join(version, version.c.code_id == HcpcsCode.id)
         .join(latest, sa.and_(latest.c.code_id == version.c.code_id, latest.c.effective_from == version.c.effective_from))
         .where(version.c.known_to.is_(None))
-        .order_by(HcpcsCode.code)
+        .order_by(
+            sa.case(
+                (sa.func.lower(HcpcsCode.code) == phrase, 0),
+                (sa.func.lower(HcpcsCode.code).like(f"{phrase}%"), 1),
+                (sa.func.lower(version.c.short_description).like(f"%{phrase}%"), 2),
+                (sa.func.lower(version.c.long_description).like(f"%{phrase}%"), 3),
+                else_=4,
+            ),
+            HcpcsCode.code,
+        )
         .limit(limit)
     )
     for word in words:
@@ -227,3 +247,19 @@ def search_codes(session: Session, text: str, *, limit: int = 50) -> list[Search
                    sa.func.lower(HcpcsCode.code).contains(word, autoescape=True))
         )
     return [SearchHit(*row) for row in session.execute(query).all()]
+
+
+def close_codes(session: Session, text: str, *, limit: int = 10) -> list[str]:
+    """Loaded codes that look like ``text`` (same first four, else three, characters): what a
+    mistyped code is offered instead."""
+    code = text.strip().upper()
+    for length in (4, 3):
+        if len(code) < length:
+            continue
+        found = session.execute(
+            sa.select(HcpcsCode.code).where(HcpcsCode.code.like(f"{code[:length]}%"))
+            .order_by(HcpcsCode.code).limit(limit)
+        ).scalars().all()
+        if found:
+            return list(found)
+    return []
