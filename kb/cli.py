@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
 from functools import partial
 from pathlib import Path
 
@@ -385,7 +384,9 @@ def params(obj: Context, on, known_on, as_json):
     tables_view.add_row("wage index", tables.sources["wage_index"].file_name,
                         tables.sources["wage_index"].label, str(len(tables.wage_index)))
     console.print(tables_view)
-    outlier = (year.rate_30_day.value * year.fdl_ratio.value).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    from kb.pricing import fixed_dollar_loss_amount
+
+    outlier = fixed_dollar_loss_amount(year.rate_30_day.value, year.fdl_ratio.value)
     console.print(f"outlier fixed-dollar loss amount (30-day rate x FDL, before wage adjustment): ${outlier:,}")
 
 

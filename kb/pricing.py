@@ -92,6 +92,11 @@ def round_cents(amount: Decimal) -> Decimal:
     return amount.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
+def fixed_dollar_loss_amount(base_rate: Decimal, fdl_ratio: Decimal) -> Decimal:
+    """The outlier fixed-dollar loss amount before wage adjustment: rounded(30-day rate x FDL)."""
+    return round_cents(base_rate * fdl_ratio)
+
+
 class PricingError(ValueError):
     """A claim the pricer will not price, with the reason."""
 
@@ -569,7 +574,7 @@ def _price_full_period(pricing: _Pricing, disciplines: Mapping[str, _Discipline]
         )  # fmt: skip
     imputed_cost = sum((line.imputed_cost for line in lines), Decimal("0.00"))
 
-    fixed_dollar_loss = pricing.rural(round_cents(base_rate * parameters.fdl_ratio))
+    fixed_dollar_loss = pricing.rural(fixed_dollar_loss_amount(base_rate, parameters.fdl_ratio))
     threshold = period_payment + pricing.wage_adjust(fixed_dollar_loss)
     pricing.step(
         "outlier threshold",
