@@ -33,7 +33,10 @@ HHPPS_FILES = tuple(
 ) + (HHPPS_DIR / "add-on-table.csv", HHPPS_DIR / "extra-add-on-table.csv")
 
 POSTGRES_URL = os.environ.get("HHKB_TEST_POSTGRES_URL")
-BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
+#: Every database test runs on both; without a PostgreSQL server (a local run outside the README's
+#: test command) the PostgreSQL half is reported as skipped, never silently left out. CI refuses
+#: to run without one (``pytest_configure``).
+BACKENDS = ["sqlite", "postgresql"]
 
 
 def pytest_report_header(config):
@@ -62,6 +65,8 @@ _counter = itertools.count()
 
 @pytest.fixture(scope="session")
 def postgres_admin():
+    if not POSTGRES_URL:
+        pytest.skip("no PostgreSQL server: HHKB_TEST_POSTGRES_URL is not set (the README's `make test` starts one)")
     engine = database.make_engine(POSTGRES_URL)
     engine = engine.execution_options(isolation_level="AUTOCOMMIT")
     template = f"hhkb_template_{os.getpid()}"
