@@ -298,8 +298,10 @@ def _hhpps_step(engine: Engine, table, identity: FileIdentity, catalogues: _Cata
             if rule is not None and rule.published is not None:
                 published, published_basis, regulation = (
                     rule.published, f"publication of {rule.document_id} ({rule.citation})", rule.document_id)
-            else:
-                published, published_basis, regulation = None, "", None
+            else:  # knowledge time comes from the source, never from the clock
+                published, published_basis, regulation = effective, (
+                    "no rule in the catalogue dates this table (load the year's rule as a catalogue file): "
+                    "taken as known from its effective date"), None
             return store_hhpps_table(
                 session, table, identity,
                 effective_date=effective, effective_date_basis=effective_basis,

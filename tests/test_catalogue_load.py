@@ -380,3 +380,11 @@ def test_a_rule_file_dates_the_tables_of_the_same_load(engine, tmp_path):
     stored = ingest.load_files(engine, [table, write(tmp_path, "CMS-9999-F.yaml", rule)]).stored
     [summary] = [s for s in stored if s.release.source == "hhpps-hrg"]
     assert (summary.release.regulation, summary.release.published_date) == ("CMS-9999-F", date(2029, 11, 2))
+
+
+def test_a_table_no_rule_dates_is_known_from_its_effective_date_never_the_load_day(engine, tmp_path):
+    rows = (HHPPS_DIR / "hrg-2026.csv").read_text(encoding="utf-8").splitlines()
+    table = write(tmp_path, "hrg-2031.csv", "\n".join([rows[0]] + [r.replace("20260101", "20310101") for r in rows[1:]]) + "\n")
+    [summary] = ingest.load_files(engine, [table]).stored
+    assert summary.release.published_date == date(2031, 1, 1) and summary.release.regulation is None
+    assert "taken as known from its effective date" in summary.release.published_date_basis
