@@ -65,7 +65,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import NamedTuple
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlmodel import Session
@@ -92,9 +92,7 @@ from kb.pricing import (
     ATTRIBUTION_ORDER,
     DISCIPLINE_BY_REVENUE_GROUP,
     ADD_ON_TIE_ORDER,
-    CENT,
     MAX_UNITS_PER_DAY,
-    PERIOD_DAYS,
     NON_VISIT_HCPCS,
     TRANSFER_PATIENT_STATUS,
     PeriodClaim,
@@ -103,10 +101,16 @@ from kb.pricing import (
     PricingResult,
     apply_outlier_cap,
     attribute_change,
+    imputed_cost_amount,
+    lupa_add_on_amount,
     lupa_add_on_exclusion,
     lupa_add_on_exclusion_of,
+    lupa_visit_amount,
+    outlier_payment,
+    partial_period_payment,
+    partial_period_share,
     price_period,
-    round_cents,
+    rural_rate,
     wage_adjust,
 )
 from regulations.catalogue import Catalogue
@@ -453,14 +457,15 @@ class _FormulaClass:
     Two kinds, each for claims without a late NOA, a VBP factor or a day above 32 units:
 
     ``period`` (non-LUPA under both years' thresholds): the pricer pays the period payment plus the
-    outlier. The imputed cost is, per discipline, the wage-adjusted rounded(units x per-unit rate)
-    (``kb.pricing.wage_adjust`` and ``round_cents``), the outlier rounded(loss-sharing ratio x
-    (cost - threshold)) when the cost is above the threshold. A partial period pays
-    rounded(period payment x rounded(days / 30, 2)), and its threshold moves with it.
+    outlier over the summed wage-adjusted imputed costs of the disciplines; a partial period's
+    payment and threshold move with its share. ``lupa`` (LUPA under both thresholds): per discipline
+    the wage-adjusted per-visit amount, and on the add-on discipline (the same for every claim of
+    the class) the wage-adjusted add-on.
 
-    ``lupa`` (LUPA under both thresholds): per discipline the wage-adjusted visits x per-visit
-    rate, and on the add-on discipline (the same for every claim of the class) the wage-adjusted
-    rounded(per-visit rate x (factor - 1)).
+    Every amount comes from the pricer's own formula functions (``kb.pricing.rural_rate``,
+    ``lupa_visit_amount``, ``lupa_add_on_amount``, ``imputed_cost_amount``, ``wage_adjust``,
+    ``partial_period_share``, ``partial_period_payment``, ``outlier_payment``): a class only decides
+    which sums they are applied to, so a pricing rule is written once, in ``kb.pricing``.
 
     The class's first claim is priced by the pricer under every parameter set of the attribution
     (as a full period for ``period``), which gives each set's period payment and threshold; the
@@ -524,10 +529,8 @@ class _FormulaClass:
         code = _add_on_discipline(shape, parameters.lupa_add_on_factors) if self.add_on_eligible else None
         if code is None:
             return None
-        factor = self._factor(parameters)
-        rate = parameters.per_visit_rates[code]
-        rate = rate if factor is None else round_cents(rate * factor)
-        amount = round_cents(rate * (parameters.lupa_add_on_factors[code] - 1))
+        rate = rural_rate(parameters.per_visit_rates[code], self._factor(parameters))
+        amount = lupa_add_on_amount(rate, parameters.lupa_add_on_factors[code])
         return wage_adjust(amount, parameters.wage_index, parameters.labor_share)
 
     def _entries(self, counts: Mapping[str, int]) -> list[tuple[Decimal, tuple[Decimal, ...]]]:
@@ -553,23 +556,20 @@ class _FormulaClass:
 
     def _amount(self, rate_input: tuple, code: str, count: int) -> Decimal:
         rates, wage_index, labor_share, factor = rate_input
-        rate = rates[code]
-        rate = rate if factor is None else round_cents(rate * factor)
-        amount = count * rate if self.kind == "lupa" else round_cents(rate * count)
+        rate = rural_rate(rates[code], factor)
+        amount = lupa_visit_amount(count, rate) if self.kind == "lupa" else imputed_cost_amount(count, rate)
         return wage_adjust(amount, wage_index, labor_share)
 
     def _plan(self, partial_days: int | None) -> _PeriodPlan:
         plan = self.plans.get(partial_days)
         if plan is not None:
             return plan
-        share = None
-        if partial_days is not None:
-            share = (Decimal(partial_days) / PERIOD_DAYS).quantize(CENT, rounding=ROUND_HALF_UP)
+        share = None if partial_days is None else partial_period_share(partial_days)
         steps = []
         for parameters, result, rate_input in zip(self.parameter_sets, self.results, self.rate_input_of_set):
             period_payment, threshold = result.period_payment, result.outlier_threshold
             if share is not None:
-                partial_payment = round_cents(period_payment * share)
+                partial_payment = partial_period_payment(period_payment, share)
                 threshold += partial_payment - period_payment
                 period_payment = partial_payment
             steps.append((period_payment, threshold, parameters.loss_sharing_ratio, rate_input))
@@ -585,7 +585,7 @@ class _FormulaClass:
         if self.kind == "lupa":
             return [(sums[used] if add_on is None else sums[used] + add_on, ZERO)
                     for used, add_on in zip(self.rate_input_of_set, self.add_ons)]
-        return [(period_payment, round_cents(ratio * (sums[used] - threshold)) if sums[used] > threshold else ZERO)
+        return [(period_payment, outlier_payment(sums[used], threshold, ratio))
                 for period_payment, threshold, ratio, used in self._plan(partial_days).steps]
 
     def price(self, claim_id: str, load_claim, shape: _Shape, partial_days: int | None) -> _Outcome | None:

@@ -92,9 +92,52 @@ def round_cents(amount: Decimal) -> Decimal:
     return amount.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
+# --------------------------------------------------------------------------------------------
+# The formulas, each written once: the pricer below and the impact's pricing classes
+# (``kb.impact``) both call these, so a pricing rule changes in one place.
+
+
+def rural_rate(amount: Decimal, factor: Decimal | None) -> Decimal:
+    """An amount with the rural add-on (step 8): rounded(amount x factor); unchanged without one."""
+    return amount if factor is None else round_cents(amount * factor)
+
+
+def lupa_visit_amount(visits: int, per_visit: Decimal) -> Decimal:
+    """A discipline's LUPA amount before wage adjustment (step 5): visits x per-visit rate."""
+    return visits * per_visit
+
+
+def lupa_add_on_amount(per_visit: Decimal, factor: Decimal) -> Decimal:
+    """The LUPA add-on before wage adjustment (step 5): rounded(per-visit rate x (factor - 1))."""
+    return round_cents(per_visit * (factor - 1))
+
+
+def imputed_cost_amount(units: int, per_unit: Decimal) -> Decimal:
+    """A discipline's imputed cost before wage adjustment (step 7): rounded(units x per-unit rate)."""
+    return round_cents(per_unit * units)
+
+
+def partial_period_share(days: int) -> Decimal:
+    """A partial period's share of the full payment (step 6): rounded(days / 30, 2)."""
+    return (Decimal(days) / PERIOD_DAYS).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def partial_period_payment(period_payment: Decimal, share: Decimal) -> Decimal:
+    """A partial period's payment (step 6): rounded(full period payment x share)."""
+    return round_cents(period_payment * share)
+
+
 def fixed_dollar_loss_amount(base_rate: Decimal, fdl_ratio: Decimal) -> Decimal:
     """The outlier fixed-dollar loss amount before wage adjustment: rounded(30-day rate x FDL)."""
     return round_cents(base_rate * fdl_ratio)
+
+
+def outlier_payment(imputed_cost: Decimal, threshold: Decimal, loss_sharing_ratio: Decimal) -> Decimal:
+    """The outlier (step 7): rounded(loss-sharing ratio x (imputed cost - threshold)) above the
+    threshold, nothing at or below it."""
+    if imputed_cost <= threshold:
+        return Decimal("0.00")
+    return round_cents(loss_sharing_ratio * (imputed_cost - threshold))
 
 
 class PricingError(ValueError):
@@ -375,9 +418,7 @@ class _Pricing:
 
     def rural(self, amount: Decimal) -> Decimal:
         """The amount with the rural add-on, rounded; unchanged when none applies."""
-        if self.rural_factor is None:
-            return amount
-        return round_cents(amount * self.rural_factor)
+        return rural_rate(amount, self.rural_factor)
 
     def wage_adjust(self, amount: Decimal) -> Decimal:
         return wage_adjust(amount, self.wage_index, self.parameters.labor_share)
@@ -482,7 +523,7 @@ def _price_lupa(pricing: _Pricing, disciplines: Mapping[str, _Discipline]) -> Pr
     lines = []
     for code, discipline in disciplines.items():
         per_visit = pricing.rate("per_visit_rates", code)
-        amount = discipline.visits * per_visit
+        amount = lupa_visit_amount(discipline.visits, per_visit)
         payment = pricing.wage_adjust(amount)
         pricing.step(
             f"LUPA {DISCIPLINE_NAMES[code]} ({code})",
@@ -493,7 +534,7 @@ def _price_lupa(pricing: _Pricing, disciplines: Mapping[str, _Discipline]) -> Pr
         add_on = Decimal("0.00")
         if code == add_on_code:
             factor = pricing.parameters.lupa_add_on_factors[code]
-            add_on_amount = round_cents(per_visit * (factor - 1))
+            add_on_amount = lupa_add_on_amount(per_visit, factor)
             add_on = pricing.wage_adjust(add_on_amount)
             pricing.step(
                 f"LUPA add-on {DISCIPLINE_NAMES[code]} ({code})",
@@ -546,8 +587,8 @@ def _price_full_period(pricing: _Pricing, disciplines: Mapping[str, _Discipline]
     partial_days = None
     if claim.patient_status == TRANSFER_PATIENT_STATUS or claim.readmitted_in_period:
         partial_days = _partial_period_days(claim, disciplines)
-        share = (Decimal(partial_days) / PERIOD_DAYS).quantize(CENT, rounding=ROUND_HALF_UP)
-        full_payment, period_payment = period_payment, round_cents(period_payment * share)
+        share = partial_period_share(partial_days)
+        full_payment, period_payment = period_payment, partial_period_payment(period_payment, share)
         pricing.step(
             "partial period",
             period_payment,
@@ -557,7 +598,7 @@ def _price_full_period(pricing: _Pricing, disciplines: Mapping[str, _Discipline]
     lines = []
     for code, discipline in disciplines.items():
         per_unit = pricing.rate("per_unit_rates", code)
-        amount = round_cents(per_unit * discipline.units)
+        amount = imputed_cost_amount(discipline.units, per_unit)
         cost = pricing.wage_adjust(amount)
         pricing.step(
             f"imputed cost {DISCIPLINE_NAMES[code]} ({code})",
@@ -584,10 +625,9 @@ def _price_full_period(pricing: _Pricing, disciplines: Mapping[str, _Discipline]
         + f" = {period_payment} + {pricing.wage_formula(fixed_dollar_loss)}",
         "fdl_ratio", rate_field,
     )  # fmt: skip
-    outlier = Decimal("0.00")
+    outlier = outlier_payment(imputed_cost, threshold, parameters.loss_sharing_ratio)
     if imputed_cost > threshold:
         ratio = parameters.loss_sharing_ratio
-        outlier = round_cents(ratio * (imputed_cost - threshold))
         explanation = f"> threshold {threshold}: rounded({ratio} x ({imputed_cost} - {threshold}))"
     else:
         explanation = f"<= threshold {threshold}: no outlier"
