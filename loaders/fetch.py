@@ -47,9 +47,10 @@ import requests
 import yaml
 
 from loaders.errors import LoadError
+from loaders.strict_yaml import YamlKeyError, YamlList, YamlMapping, load_strict
 
 #: The table of known CMS files shipped with hhkb.
-CATALOGUE_PATH = Path(__file__).with_name("cms_sources.yaml")
+TABLE_PATH = Path(__file__).with_name("cms_sources.yaml")
 
 #: A download larger than this is refused: no CMS file hhkb knows comes near it.
 MAX_DOWNLOAD_BYTES = 500 * 1024 * 1024
@@ -88,7 +89,7 @@ class SourceFile:
 
 
 @dataclass(frozen=True)
-class Release:
+class KnownRelease:
     """A release key and the files it names."""
 
     key: str
@@ -97,12 +98,12 @@ class Release:
 
 
 @dataclass(frozen=True)
-class Catalogue:
+class SourceTable:
     """The table of known releases, in the order the table lists them."""
 
-    releases: tuple[Release, ...]
+    releases: tuple[KnownRelease, ...]
 
-    def release(self, key: str) -> Release | None:
+    def release(self, key: str) -> KnownRelease | None:
         return next((release for release in self.releases if release.key == key), None)
 
     def file(self, path: str) -> SourceFile | None:
@@ -114,59 +115,26 @@ class Catalogue:
 # --- the table --------------------------------------------------------------------------------
 
 
-class _LineNumberedMap(dict):
-    """A YAML mapping that remembers the 1-based line it starts on."""
-
-    line: int = 0
-
-
-class _CatalogueYamlLoader(yaml.SafeLoader):
-    source_path: Path
-
-    def construct_mapping(self, node, deep=False):
-        seen: set[object] = set()
-        for key_node, _ in node.value:
-            key = key_node.value
-            if key in seen:
-                raise LoadError(
-                    self.source_path, f"{key!r} is listed twice", line=key_node.start_mark.line + 1, field=str(key)
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-def _construct_line_numbered_map(loader: _CatalogueYamlLoader, node):
-    mapping = _LineNumberedMap()
-    mapping.line = node.start_mark.line + 1
-    yield mapping
-    mapping.update(loader.construct_mapping(node))
-
-
-_CatalogueYamlLoader.add_constructor("tag:yaml.org,2002:map", _construct_line_numbered_map)
-
-
-def load_catalogue(path: Path = CATALOGUE_PATH) -> Catalogue:
+def load_source_table(path: Path = TABLE_PATH) -> SourceTable:
     """Read and check a table of known files (by default the one shipped with hhkb)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise LoadError(path, f"cannot read the table of CMS files: {error.strerror}") from error
-    return parse_catalogue(text, path)
+    return parse_source_table(text, path)
 
 
-def parse_catalogue(text: str, path: Path | str) -> Catalogue:
-    """Build a ``Catalogue`` from the YAML text of a table; ``path`` names it in errors."""
-    loader = _CatalogueYamlLoader(text)
-    loader.source_path = Path(path)
+def parse_source_table(text: str, path: Path | str) -> SourceTable:
+    """Build a ``SourceTable`` from the YAML text of a table; ``path`` names it in errors."""
     try:
-        document = loader.get_single_data()
+        document = load_strict(text)
+    except YamlKeyError as error:
+        raise LoadError(path, f"{error.key!r} is listed twice", line=error.line, field=error.key) from error
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark
         line = mark.line + 1 if mark is not None else None
         raise LoadError(path, f"not valid YAML: {error.problem}", line=line) from error
-    finally:
-        loader.dispose()
     if not isinstance(document, dict) or not isinstance(document.get("releases"), dict):
         raise LoadError(path, "the table must be a mapping with a 'releases' mapping", line=1, field="releases")
     releases = []
@@ -183,14 +151,26 @@ def parse_catalogue(text: str, path: Path | str) -> Catalogue:
                     field=f"releases.{key}.files",
                 )
         releases.append(release)
-    return Catalogue(releases=tuple(releases))
+    return SourceTable(releases=tuple(releases))
 
 
 def _line_of(entry: object) -> int | None:
-    return entry.line if isinstance(entry, _LineNumberedMap) else None
+    return entry.line if isinstance(entry, (YamlMapping, YamlList)) else None
 
 
-def _release_from(path: Path | str, key: object, entry: object, parent_line: int) -> Release:
+def _scalar(text: object) -> object:
+    """The strict reader keeps every scalar as text: ``null`` or nothing is None, ``true`` and
+    ``false`` are booleans, digits a whole number; anything else stays as written."""
+    if not isinstance(text, str):
+        return text
+    if text in ("", "null", "~"):
+        return None
+    if text in ("true", "false"):
+        return text == "true"
+    return int(text) if text.isdigit() else text
+
+
+def _release_from(path: Path | str, key: object, entry: object, parent_line: int) -> KnownRelease:
     where = f"releases.{key}"
     if not isinstance(key, str) or not _RELEASE_KEY.match(key):
         raise LoadError(path, f"release key {key!r} is not lowercase letters, digits, '.' and '-'",
@@ -205,7 +185,7 @@ def _release_from(path: Path | str, key: object, entry: object, parent_line: int
     files = entry.get("files")
     if not isinstance(files, list) or not files:
         raise LoadError(path, "a release needs a non-empty list of files", line=line, field=f"{where}.files")
-    return Release(
+    return KnownRelease(
         key=key,
         title=title.strip(),
         files=tuple(_source_file_from(path, item, line, f"{where}.files[{index}]") for index, item in enumerate(files)),
@@ -221,6 +201,7 @@ def _source_file_from(path: Path | str, item: object, release_line: int | None, 
     def fail(field: str, message: str) -> LoadError:
         return LoadError(path, message, line=line, field=f"{where}.{field}")
 
+    item = {name: _scalar(value) if name != "path" else value for name, value in item.items()}
     relative = item.get("path")
     pure = PurePosixPath(relative) if isinstance(relative, str) else None
     if pure is None or pure.is_absolute() or ".." in pure.parts or "\\" in relative or str(pure) != relative:
@@ -252,9 +233,9 @@ def _refuse_unknown_fields(path, entry: dict, allowed: set[str], line: int | Non
                             line=line, field=f"{where}.{field}")
 
 
-def known_releases(catalogue: Catalogue | None = None) -> tuple[Release, ...]:
+def known_releases(table: SourceTable | None = None) -> tuple[KnownRelease, ...]:
     """The releases hhkb knows, in table order."""
-    return (catalogue if catalogue is not None else load_catalogue()).releases
+    return (table if table is not None else load_source_table()).releases
 
 
 # --- where files live ---------------------------------------------------------------------------
@@ -285,14 +266,14 @@ def _mirror_from(mirror: str | Path | None) -> str | Path | None:
     return folder
 
 
-def _resolve(catalogue: Catalogue, key_or_path: str) -> tuple[SourceFile, ...]:
-    release = catalogue.release(key_or_path)
+def _resolve(table: SourceTable, key_or_path: str) -> tuple[SourceFile, ...]:
+    release = table.release(key_or_path)
     if release is not None:
         return release.files
-    source = catalogue.file(key_or_path)
+    source = table.file(key_or_path)
     if source is not None:
         return (source,)
-    known = ", ".join(release.key for release in catalogue.releases)
+    known = ", ".join(release.key for release in table.releases)
     raise LoadError(key_or_path, f"not a known release or file path (known releases: {known})")
 
 
@@ -309,7 +290,7 @@ def fetch(
     retries: int = 3,
     progress: Progress | None = None,
     cache_dir: Path | str | None = None,
-    catalogue: Catalogue | None = None,
+    table: SourceTable | None = None,
 ) -> Path:
     """Fetch a release (or one file of it) into ``dest_dir`` and return where it is.
 
@@ -318,8 +299,8 @@ def fetch(
     ``hcpcs-2020-04``). ``session`` is used and left open when given; otherwise one is made for
     this call. ``retries`` is the number of further attempts after the first fails.
     """
-    catalogue = catalogue if catalogue is not None else load_catalogue()
-    sources = _resolve(catalogue, release_key_or_relative_path)
+    table = table if table is not None else load_source_table()
+    sources = _resolve(table, release_key_or_relative_path)
     origin = _mirror_from(mirror)
     own_session = session is None
     session = session or _new_session()
@@ -355,16 +336,16 @@ def fetch_all(
     retries: int = 3,
     progress: Progress | None = None,
     cache_dir: Path | str | None = None,
-    catalogue: Catalogue | None = None,
+    table: SourceTable | None = None,
 ) -> dict[str, Path]:
     """Fetch each key in turn over one session; map each key to what ``fetch`` returned for it.
 
     Every key is checked against the table before anything is downloaded.
     """
     keys = list(keys)
-    catalogue = catalogue if catalogue is not None else load_catalogue()
+    table = table if table is not None else load_source_table()
     for key in keys:
-        _resolve(catalogue, key)
+        _resolve(table, key)
     own_session = session is None
     session = session or _new_session()
     try:
@@ -378,7 +359,7 @@ def fetch_all(
                 retries=retries,
                 progress=progress,
                 cache_dir=cache_dir,
-                catalogue=catalogue,
+                table=table,
             )
             for key in keys
         }
@@ -605,16 +586,16 @@ def _reason(error: BaseException) -> str:
 
 
 __all__ = [
-    "CATALOGUE_PATH",
+    "TABLE_PATH",
     "MAX_DOWNLOAD_BYTES",
-    "Catalogue",
+    "SourceTable",
     "Progress",
-    "Release",
+    "KnownRelease",
     "SourceFile",
     "default_cache_dir",
     "fetch",
     "fetch_all",
     "known_releases",
-    "load_catalogue",
-    "parse_catalogue",
+    "load_source_table",
+    "parse_source_table",
 ]

@@ -46,7 +46,7 @@ from typing import Any, Mapping
 import yaml
 
 from loaders.errors import LoadError
-from regulations.strict_yaml import YamlKeyError, YamlList, YamlMapping, load_strict
+from loaders.strict_yaml import YamlKeyError, YamlList, YamlMapping, load_strict
 
 DEFAULT_PATH = Path(__file__).with_name("hhpps_rules.yaml")
 

@@ -40,7 +40,7 @@ import yaml
 
 from loaders.errors import LoadError
 from regulations.catalogue import _boolean, _check_keys, _date, _optional_text, _text
-from regulations.strict_yaml import YamlKeyError, YamlList, YamlMapping, load_strict
+from loaders.strict_yaml import YamlKeyError, YamlList, YamlMapping, load_strict
 
 DEFAULT_PATH = Path(__file__).with_name("pending.yaml")
 

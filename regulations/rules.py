@@ -41,7 +41,7 @@ import yaml
 
 from loaders.errors import LoadError
 from regulations.catalogue import Catalogue, load_catalogue
-from regulations.strict_yaml import YamlKeyError, YamlList, YamlMapping, load_strict
+from loaders.strict_yaml import YamlKeyError, YamlList, YamlMapping, load_strict
 
 DEFAULT_RULES_DIR = Path(__file__).with_name("rules")
 

@@ -46,7 +46,7 @@ from regulations.catalogue import (
     _read_constants,
     _text,
 )
-from regulations.strict_yaml import YamlKeyError, YamlMapping, load_strict
+from loaders.strict_yaml import YamlKeyError, YamlMapping, load_strict
 
 FOLDER = Path(__file__).with_name("scenarios")
 _TOP_KEYS = {"scenario": True}

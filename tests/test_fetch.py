@@ -22,7 +22,7 @@ import requests
 
 from loaders import fetch
 from loaders.errors import LoadError
-from loaders.fetch import fetch_all, known_releases, load_catalogue, parse_catalogue
+from loaders.fetch import fetch_all, known_releases, load_source_table, parse_source_table
 
 from .conftest import FIXTURES, SHARED
 
@@ -159,7 +159,7 @@ def isolated(monkeypatch, tmp_path):
 
 @pytest.fixture
 def demo(tmp_path):
-    return parse_catalogue(DEMO_TABLE, tmp_path / "demo.yaml")
+    return parse_source_table(DEMO_TABLE, tmp_path / "demo.yaml")
 
 
 def cache_files(tmp_path: Path) -> list[Path]:
@@ -231,7 +231,7 @@ def test_bad_table_names_file_line_and_field(tmp_path, text, line, field, messag
     path = tmp_path / "sources.yaml"
     path.write_text(text)
     with pytest.raises(LoadError) as caught:
-        load_catalogue(path)
+        load_source_table(path)
     assert caught.value.path == str(path)
     assert caught.value.line == line
     assert caught.value.field == field
@@ -244,7 +244,7 @@ def test_one_file_described_two_ways_is_refused(tmp_path):
         "  two:\n    title: Two\n    files:\n      - path: cms/a.csv\n        size: 2\n"
     )
     with pytest.raises(LoadError) as caught:
-        parse_catalogue(text, "two-ways.yaml")
+        parse_source_table(text, "two-ways.yaml")
     assert str(caught.value) == (
         "two-ways.yaml, line 8, field releases.two.files: cms/a.csv is described differently in two releases"
     )
@@ -252,7 +252,7 @@ def test_one_file_described_two_ways_is_refused(tmp_path):
 
 def test_unknown_key_lists_the_known_releases(tmp_path, demo):
     with pytest.raises(LoadError) as caught:
-        fetch.fetch("hcpcs-1999", dest_dir=tmp_path, catalogue=demo)
+        fetch.fetch("hcpcs-1999", dest_dir=tmp_path, table=demo)
     assert caught.value.path == "hcpcs-1999"
     assert "known releases: demo-visits, demo-pair" in caught.value.message
 
@@ -278,7 +278,7 @@ def test_release_by_key_over_http_matches_the_table(tmp_path, mirror_server):
 
 
 def test_a_single_file_release_returns_the_file(tmp_path, mirror_server, demo):
-    path = fetch.fetch("demo-visits", dest_dir=tmp_path / "dest", mirror=mirror_server.url, catalogue=demo)
+    path = fetch.fetch("demo-visits", dest_dir=tmp_path / "dest", mirror=mirror_server.url, table=demo)
     assert path == tmp_path / "dest" / VISITS
     assert path.read_bytes() == VISITS_BYTES
 
@@ -290,12 +290,12 @@ def test_one_file_of_a_release_by_its_path(tmp_path, mirror_server):
 
 
 def test_second_fetch_comes_from_the_cache_without_a_request(tmp_path, mirror_server, demo):
-    fetch.fetch("demo-pair", dest_dir=tmp_path / "first", mirror=mirror_server.url, catalogue=demo)
+    fetch.fetch("demo-pair", dest_dir=tmp_path / "first", mirror=mirror_server.url, table=demo)
     assert len(mirror_server.requests) == 2
     assert (tmp_path / "cache" / VISITS_SHA256 / "visits.csv").read_bytes() == VISITS_BYTES
 
-    fetch.fetch("demo-pair", dest_dir=tmp_path / "second", mirror=mirror_server.url, catalogue=demo)
-    fetch.fetch("demo-pair", dest_dir=tmp_path / "first", mirror=mirror_server.url, catalogue=demo)
+    fetch.fetch("demo-pair", dest_dir=tmp_path / "second", mirror=mirror_server.url, table=demo)
+    fetch.fetch("demo-pair", dest_dir=tmp_path / "first", mirror=mirror_server.url, table=demo)
     assert len(mirror_server.requests) == 2
     assert (tmp_path / "second" / VISITS).read_bytes() == VISITS_BYTES
     assert sha256_of(tmp_path / "second" / REV_2024) == REV_2024_SHA256
@@ -305,7 +305,7 @@ def test_a_damaged_cache_entry_is_fetched_again(tmp_path, mirror_server, demo):
     damaged = tmp_path / "cache" / VISITS_SHA256 / "visits.csv"
     damaged.parent.mkdir(parents=True)
     damaged.write_bytes(b"not the file")
-    path = fetch.fetch("demo-visits", dest_dir=tmp_path / "dest", mirror=mirror_server.url, catalogue=demo)
+    path = fetch.fetch("demo-visits", dest_dir=tmp_path / "dest", mirror=mirror_server.url, table=demo)
     assert path.read_bytes() == VISITS_BYTES
     assert damaged.read_bytes() == VISITS_BYTES
     assert len(mirror_server.requests) == 1
@@ -315,7 +315,7 @@ def test_resume_asks_only_for_the_rest(tmp_path, mirror_server, demo):
     part = tmp_path / "dest" / (VISITS + ".part")
     part.parent.mkdir(parents=True)
     part.write_bytes(VISITS_BYTES[:100])
-    path = fetch.fetch("demo-visits", dest_dir=tmp_path / "dest", mirror=mirror_server.url, catalogue=demo)
+    path = fetch.fetch("demo-visits", dest_dir=tmp_path / "dest", mirror=mirror_server.url, table=demo)
     assert path.read_bytes() == VISITS_BYTES
     [request] = mirror_server.requests
     assert (request.range, request.status, request.bytes_sent) == ("bytes=100-", 206, len(VISITS_BYTES) - 100)
@@ -327,7 +327,7 @@ def test_a_server_ignoring_range_restarts_the_download(tmp_path, mirror_server, 
     part = tmp_path / "dest" / (VISITS + ".part")
     part.parent.mkdir(parents=True)
     part.write_bytes(b"x" * 100)  # a stale partial download that must not survive
-    path = fetch.fetch("demo-visits", dest_dir=tmp_path / "dest", mirror=mirror_server.url, catalogue=demo)
+    path = fetch.fetch("demo-visits", dest_dir=tmp_path / "dest", mirror=mirror_server.url, table=demo)
     assert path.read_bytes() == VISITS_BYTES
     [request] = mirror_server.requests
     assert (request.range, request.status, request.bytes_sent) == ("bytes=100-", 200, len(VISITS_BYTES))
@@ -336,7 +336,7 @@ def test_a_server_ignoring_range_restarts_the_download(tmp_path, mirror_server, 
 def test_a_connection_lost_midway_resumes_on_the_next_attempt(tmp_path, mirror_server, demo, monkeypatch):
     monkeypatch.setattr(fetch, "CHUNK_BYTES", 16)  # whole chunks read before the cut are kept
     mirror_server.scripted[VISITS] = ["cut"]
-    path = fetch.fetch("demo-visits", dest_dir=tmp_path / "dest", mirror=mirror_server.url, catalogue=demo)
+    path = fetch.fetch("demo-visits", dest_dir=tmp_path / "dest", mirror=mirror_server.url, table=demo)
     assert path.read_bytes() == VISITS_BYTES
     first, second = mirror_server.requests
     assert (first.range, first.bytes_sent) == (None, len(VISITS_BYTES) // 2)
@@ -350,7 +350,7 @@ def test_a_partial_download_the_server_cannot_resume_starts_again(tmp_path, mirr
     part.parent.mkdir(parents=True)
     stale = VISITS_BYTES + b"trailing bytes of a stale download"
     part.write_bytes(stale)
-    path = fetch.fetch("demo-visits", dest_dir=tmp_path / "dest", mirror=mirror_server.url, catalogue=demo)
+    path = fetch.fetch("demo-visits", dest_dir=tmp_path / "dest", mirror=mirror_server.url, table=demo)
     assert path.read_bytes() == VISITS_BYTES
     first, second = mirror_server.requests
     assert (first.range, first.status) == (f"bytes={len(stale)}-", 416)
@@ -360,7 +360,7 @@ def test_a_partial_download_the_server_cannot_resume_starts_again(tmp_path, mirr
 def test_a_refusal_other_than_404_is_not_retried(tmp_path, mirror_server, demo):
     mirror_server.scripted[VISITS] = [403]
     with pytest.raises(LoadError) as caught:
-        fetch.fetch("demo-visits", dest_dir=tmp_path / "dest", mirror=mirror_server.url, catalogue=demo)
+        fetch.fetch("demo-visits", dest_dir=tmp_path / "dest", mirror=mirror_server.url, table=demo)
     assert str(caught.value) == f"{mirror_server.url}{VISITS}: unexpected answer (HTTP 403 Forbidden)"
     assert len(mirror_server.requests) == 1
 
@@ -369,7 +369,7 @@ def test_progress_falls_back_on_the_table_size_without_content_length(tmp_path, 
     mirror_server.send_length = False
     seen = []
     fetch.fetch(
-        "demo-visits", dest_dir=tmp_path / "dest", mirror=mirror_server.url, catalogue=demo,
+        "demo-visits", dest_dir=tmp_path / "dest", mirror=mirror_server.url, table=demo,
         progress=lambda name, done, total: seen.append((name, done, total)),
     )
     assert seen[-1] == (VISITS, len(VISITS_BYTES), len(VISITS_BYTES))
@@ -378,14 +378,14 @@ def test_progress_falls_back_on_the_table_size_without_content_length(tmp_path, 
 def test_404_names_the_url(tmp_path, mirror_server, demo):
     mirror_server.roots = []
     with pytest.raises(LoadError) as caught:
-        fetch.fetch("demo-visits", dest_dir=tmp_path / "dest", mirror=mirror_server.url, catalogue=demo)
+        fetch.fetch("demo-visits", dest_dir=tmp_path / "dest", mirror=mirror_server.url, table=demo)
     assert str(caught.value) == f"{mirror_server.url}{VISITS}: not found (HTTP 404)"
     assert len(mirror_server.requests) == 1  # a 404 is not retried
 
 
 def test_500_then_success_is_retried(tmp_path, mirror_server, demo):
     mirror_server.scripted[VISITS] = [500, 503]
-    path = fetch.fetch("demo-visits", dest_dir=tmp_path / "dest", mirror=mirror_server.url, catalogue=demo)
+    path = fetch.fetch("demo-visits", dest_dir=tmp_path / "dest", mirror=mirror_server.url, table=demo)
     assert path.read_bytes() == VISITS_BYTES
     assert [request.status for request in mirror_server.requests] == [500, 503, 200]
 
@@ -395,14 +395,14 @@ def test_retries_wait_longer_each_time(tmp_path, mirror_server, demo, monkeypatc
     monkeypatch.setattr(fetch, "RETRY_BACKOFF_SECONDS", 0.5)
     monkeypatch.setattr(fetch.time, "sleep", waits.append)
     mirror_server.scripted[VISITS] = [500, 500, 500]
-    fetch.fetch("demo-visits", dest_dir=tmp_path / "dest", mirror=mirror_server.url, catalogue=demo, retries=3)
+    fetch.fetch("demo-visits", dest_dir=tmp_path / "dest", mirror=mirror_server.url, table=demo, retries=3)
     assert waits == [0.5, 1.0, 2.0]
 
 
 def test_a_server_that_keeps_failing_is_given_up_on(tmp_path, mirror_server, demo):
     mirror_server.scripted[VISITS] = [500] * 5
     with pytest.raises(LoadError) as caught:
-        fetch.fetch("demo-visits", dest_dir=tmp_path / "dest", mirror=mirror_server.url, catalogue=demo, retries=2)
+        fetch.fetch("demo-visits", dest_dir=tmp_path / "dest", mirror=mirror_server.url, table=demo, retries=2)
     assert caught.value.path == mirror_server.url + VISITS
     assert caught.value.message == "server error (HTTP 500 Internal Server Error) (gave up after 3 attempts)"
     assert len(mirror_server.requests) == 3
@@ -411,7 +411,7 @@ def test_a_server_that_keeps_failing_is_given_up_on(tmp_path, mirror_server, dem
 def test_sha256_mismatch_deletes_the_download_and_caches_nothing(tmp_path, mirror_server, demo):
     mirror_server.replaced[VISITS] = VISITS_BYTES.replace(b"G0299", b"G0300")
     with pytest.raises(LoadError) as caught:
-        fetch.fetch("demo-visits", dest_dir=tmp_path / "dest", mirror=mirror_server.url, catalogue=demo)
+        fetch.fetch("demo-visits", dest_dir=tmp_path / "dest", mirror=mirror_server.url, table=demo)
     assert caught.value.path == mirror_server.url + VISITS
     assert caught.value.field == "sha256"
     assert f"expected {VISITS_SHA256}, got " in caught.value.message
@@ -425,7 +425,7 @@ def test_connection_refused_says_offline(tmp_path, demo):
         port = unused.getsockname()[1]
     url = f"http://127.0.0.1:{port}/"
     with pytest.raises(LoadError) as caught:
-        fetch.fetch("demo-visits", dest_dir=tmp_path / "dest", mirror=url, catalogue=demo, retries=1)
+        fetch.fetch("demo-visits", dest_dir=tmp_path / "dest", mirror=url, table=demo, retries=1)
     assert caught.value.path == url + VISITS
     assert caught.value.message.startswith(f"cannot reach 127.0.0.1:{port} (offline?): ")
     assert "Connection refused" in caught.value.message
@@ -436,7 +436,7 @@ def test_a_server_that_does_not_answer_times_out(tmp_path, mirror_server, demo):
     mirror_server.stall_seconds = 1
     with pytest.raises(LoadError) as caught:
         fetch.fetch(
-            "demo-visits", dest_dir=tmp_path / "dest", mirror=mirror_server.url, catalogue=demo, timeout=0.2, retries=0
+            "demo-visits", dest_dir=tmp_path / "dest", mirror=mirror_server.url, table=demo, timeout=0.2, retries=0
         )
     assert caught.value.message == f"no answer from {urlsplit(mirror_server.url).netloc} within 0.2 s (gave up after 1 attempt)"
 
@@ -444,7 +444,7 @@ def test_a_server_that_does_not_answer_times_out(tmp_path, mirror_server, demo):
 def test_a_response_over_the_size_cap_is_refused_from_its_content_length(tmp_path, mirror_server, demo, monkeypatch):
     monkeypatch.setattr(fetch, "MAX_DOWNLOAD_BYTES", 100)
     with pytest.raises(LoadError) as caught:
-        fetch.fetch("demo-visits", dest_dir=tmp_path / "dest", mirror=mirror_server.url, catalogue=demo)
+        fetch.fetch("demo-visits", dest_dir=tmp_path / "dest", mirror=mirror_server.url, table=demo)
     assert str(caught.value) == (
         f"{mirror_server.url}{VISITS}, field Content-Length: refused: 286 bytes is more than the 100 byte limit"
     )
@@ -455,7 +455,7 @@ def test_a_response_over_the_size_cap_is_refused_while_streaming(tmp_path, mirro
     monkeypatch.setattr(fetch, "MAX_DOWNLOAD_BYTES", 100)
     mirror_server.send_length = False  # a hostile server announces nothing
     with pytest.raises(LoadError) as caught:
-        fetch.fetch("demo-visits", dest_dir=tmp_path / "dest", mirror=mirror_server.url, catalogue=demo)
+        fetch.fetch("demo-visits", dest_dir=tmp_path / "dest", mirror=mirror_server.url, table=demo)
     assert caught.value.field == "body"
     assert caught.value.message == "refused: the body runs past the 100 byte limit"
     assert not (tmp_path / "dest" / (VISITS + ".part")).exists()
@@ -466,10 +466,10 @@ def test_a_local_folder_mirror(tmp_path, demo):
     folder = tmp_path / "local-mirror"
     (folder / "cms" / "demo").mkdir(parents=True)
     (folder / VISITS).write_bytes(VISITS_BYTES)
-    result = fetch.fetch("demo-visits", dest_dir=tmp_path / "dest", mirror=folder, catalogue=demo)
+    result = fetch.fetch("demo-visits", dest_dir=tmp_path / "dest", mirror=folder, table=demo)
     assert result.read_bytes() == VISITS_BYTES
     with pytest.raises(LoadError) as caught:
-        fetch.fetch("demo-pair", dest_dir=tmp_path / "dest", mirror=folder, catalogue=demo)
+        fetch.fetch("demo-pair", dest_dir=tmp_path / "dest", mirror=folder, table=demo)
     assert str(caught.value) == f"{folder / REV_2024}: not in the mirror folder"
 
 
@@ -509,14 +509,14 @@ def test_a_file_cms_does_not_link_to_needs_a_mirror(tmp_path):
 
 def test_fetch_all_checks_every_key_before_downloading(tmp_path, mirror_server, demo):
     with pytest.raises(LoadError):
-        fetch_all(["demo-visits", "demo-typo"], dest_dir=tmp_path / "dest", mirror=mirror_server.url, catalogue=demo)
+        fetch_all(["demo-visits", "demo-typo"], dest_dir=tmp_path / "dest", mirror=mirror_server.url, table=demo)
     assert mirror_server.requests == []
 
 
 def test_a_given_session_is_used_and_left_open(tmp_path, mirror_server, demo):
     session = requests.Session()
     session.headers["X-Test"] = "kept"
-    fetch.fetch("demo-visits", dest_dir=tmp_path / "dest", mirror=mirror_server.url, catalogue=demo, session=session)
+    fetch.fetch("demo-visits", dest_dir=tmp_path / "dest", mirror=mirror_server.url, table=demo, session=session)
     fetch.fetch(REV_2024, dest_dir=tmp_path / "dest", mirror=mirror_server.url, session=session)
     assert [request.headers.get("X-Test") for request in mirror_server.requests] == ["kept", "kept"]
     session.get(mirror_server.url + VISITS).raise_for_status()  # still open

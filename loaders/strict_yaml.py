@@ -1,4 +1,5 @@
-"""A strict YAML reader for the files people write by hand (the catalogue, the billing rules).
+"""The one strict YAML reader, for every file people write by hand (the table of CMS files, the
+rule catalogue, the billing rules, pending updates, scenarios).
 
 Every scalar stays text (the caller decides what is a number or a date, so no float ever touches a
 rate); a key written twice in one mapping is an error, not a silent overwrite; each mapping and
