@@ -5,6 +5,7 @@ CSV readers, no database), not by the join's query."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import date, timedelta
 from pathlib import Path
@@ -19,12 +20,13 @@ from kb.claims import load_claims_files
 from kb.impact import COMPONENTS, impact
 from kb.review import annual_review
 from kb.review_claims import hcpcs_touch_rule, join_claims
-from kb.rules import read_claim_files
+from kb.rules import Checker, DatabaseKnowledge, codes_a_finding_needs, read_claim_files, reads_lines
 from kb.sample_agency import SAMPLE_BENEFICIARY_HASH_KEY, AgencyProfile, generate_sample, synthetic_npi
 from kb.store import catalogue_of
 from loaders.errors import LoadError
 from loaders.x12_837i import write_837i
 from regulations.pending import load_pending, parse_pending
+from regulations.rules import AllOf, CodeSet, CountLines, LineFilter, ValueCodePresent, load_rules
 from regulations.scenario import find_scenario, parse_scenario
 from tests.conftest import FIXTURES, HHPPS_DIR
 
@@ -120,6 +122,42 @@ def test_r0070_shows_its_pending_request_and_the_claims_that_bill_it(loaded):
     billing = {f"{c.agency_id}/{c.claim_id}" for c in claims if any(line.hcpcs == "R0070" for line in c.lines)}
     assert request["claims_touched"] == str(len(billing)) == "2"
     assert {link["text"] for link in request["claim_links"]} == billing
+
+
+@pytest.mark.parametrize("year", [2023, 2024])
+def test_each_changing_rule_touches_the_claims_the_checker_flags(loaded, year, tmp_path):
+    """Every claim of the window read from the files and checked against the rule in force: the
+    join reads only the claims a rule could flag (2023: line rules on telehealth codes; 2024: the
+    county value-code rules, which read claim fields only), and finds the same ones."""
+    engine, claims_file = loaded
+    no_county = tmp_path / "no-county.csv"  # an agency whose 2024 claims lack value code 85
+    no_county.write_text(R0070_FILE.read_text().replace("9000000775,", f"{synthetic_npi(78)},")
+                         .replace(";85=39061,", ",").replace("2023-", "2024-"))
+    load_claims_files(engine, [no_county], beneficiary_hash_key=SAMPLE_BENEFICIARY_HASH_KEY)
+    claims, _ = read_claim_files([claims_file, R0070_FILE, no_county], beneficiary_hash_key=SAMPLE_BENEFICIARY_HASH_KEY)
+    _, join = _join(engine, year, None)
+    assert join.rule_touches
+    with Session(engine) as session:
+        knowledge = DatabaseKnowledge.preload(session)
+    window = join.window
+    in_window = [c for c in claims if window.start <= c.period_from <= window.end and c.period_through >= window.start]
+    for rule, when, touch in join.rule_touches:
+        checker = Checker([dataclasses.replace(rule, effective_from=date.min, effective_to=None)], knowledge)
+        expected = {(c.agency_id, c.claim_id, c.type_of_bill) for c in in_window if checker.check(c)}
+        assert {(r.agency_id, r.claim_id, r.type_of_bill) for r in touch.claims} == expected, rule.id
+        assert touch.count or rule.id.startswith("telehealth-") and when == "takes effect", rule.id
+
+
+def test_a_rule_needs_the_codes_its_findings_need():
+    by_id = {rule.id: rule for rule in load_rules()}
+    assert codes_a_finding_needs(by_id["telehealth-units"].condition) == {"G0320", "G0321", "G0322"}
+    assert codes_a_finding_needs(by_id["telehealth-period-start"].condition) == {"G0320", "G0321", "G0322"}
+    assert codes_a_finding_needs(by_id["fips-county-value-code"].condition) is None
+    assert not reads_lines(by_id["fips-county-value-code"].condition)
+    at_least = CountLines(LineFilter(hcpcs_in=CodeSet(("G0320",), frozenset({"G0320"}))), at_least=1)
+    assert codes_a_finding_needs(at_least) is None  # a claim without the line has too few
+    assert codes_a_finding_needs(dataclasses.replace(at_least, at_least=None, at_most=1)) == {"G0320"}
+    assert codes_a_finding_needs(AllOf((at_least, ValueCodePresent("85")))) is None and reads_lines(at_least)
 
 
 def test_review_hhpps_rows_carry_the_impact_dollars(loaded):
