@@ -126,11 +126,11 @@ class ClaimsJoin:
         if not pks_by_component:
             return None
         total = ZERO
-        for run in self.impacts:
-            for claim in run.claims:
-                for component, pks in pks_by_component.items():
-                    if claim.pk in pks and component in COMPONENTS:
-                        total += claim.components[COMPONENTS.index(component)]
+        for component, pks in pks_by_component.items():
+            if component in COMPONENTS:
+                position = COMPONENTS.index(component)
+                total += sum((claim.components[position] for run in self.impacts for claim in run.claims
+                              if claim.pk in pks), ZERO)
         return total
 
     def claims(self) -> list[ClaimRef]:

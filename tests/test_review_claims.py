@@ -278,3 +278,32 @@ def test_a_scenario_file_on_the_command_line(tmp_path):
     assert find_scenario(str(path)).scenario_id == "S"
     with pytest.raises(LookupError, match="CMS-1780-P"):
         find_scenario("no-such-scenario")
+
+
+def test_the_report_names_a_bounded_number_of_claims_per_change(loaded, monkeypatch):
+    """HTML and Markdown link the first LISTED_CLAIM_IDS claims of a change, CSV and JSON give the
+    first EXPORTED_CLAIM_IDS ids; the list of claims holds the linked ones, the total all of them."""
+    from reports import changes as change_reports
+
+    monkeypatch.setattr(change_reports, "LISTED_CLAIM_IDS", 3)
+    monkeypatch.setattr(change_reports, "EXPORTED_CLAIM_IDS", 5)
+    engine, _ = loaded
+    review, join = _join(engine, 2024, [AGENCY])
+    shown = [c for c in review.changes if c.change_type not in ("weight_changed", "lupa_threshold_changed")]
+    report = change_reports.build_change_report(shown, title="t", join=join)
+    rows = {(row.source, row.change_type, row.key, row.field): row for group in report.groups for row in group.rows}
+    crowded = 0
+    for change in shown:
+        touch = join.touches[change]
+        row = rows[(change.source, change.change_type, change.key, change.field or "")]
+        assert row.claim_ids == tuple(f"{ref.agency_id}/{ref.claim_id}" for ref in touch.claims[:5])
+        assert len(row.claim_links) == min(touch.count, 3) and row.more_claims == max(touch.count - 3, 0)
+        crowded += touch.count > 5
+    assert crowded  # some change touches more claims than are exported
+    linked = {link.anchor for row in rows.values() for link in row.claim_links}
+    linked |= {link.anchor for line in report.rules for link in line.claim_links}
+    assert {claim.anchor for claim in report.claims} == linked
+    assert report.claims_touched == len(join.claims()) > len(report.claims)
+    document = json.loads(change_reports.render_json(report))
+    assert document["claims_touched"] == report.claims_touched
+    assert f"{len(report.claims)} claims named above" in change_reports.render_html(report)
