@@ -385,6 +385,7 @@ def pending_touches(session: Session, catalogue: Catalogue, updates: Sequence, *
     """For each pending update, the claims it would touch: its codes billed in the review's window;
     for a proposed rule with a scenario over the year, the claims the proposal would pay otherwise
     than the final rule, and by how much (the same impact run under the scenario)."""
+    from kb.store import scenario_texts
     from regulations.scenario import find_scenario
 
     window = join.window
@@ -400,7 +401,7 @@ def pending_touches(session: Session, catalogue: Catalogue, updates: Sequence, *
             found[update.entry_id] = Touch(tuple(sorted(refs.values(), key=lambda r: (r.agency_id, r.claim_id))),
                                            None, f"billing {', '.join(update.codes)} in {window.text}")
         elif update.scenario and join.impacts:
-            scenario = find_scenario(update.scenario)
+            scenario = find_scenario(update.scenario, scenario_texts(session))
             if scenario.base_year != year:
                 continue
             final = {c.pk: c for run in join.impacts for c in run.claims}
