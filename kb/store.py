@@ -92,7 +92,9 @@ class StoreSummary:
             return (
                 f"{r.file_name}: release {r.id} ({r.source} {r.label}, effective {r.effective_date}, "
                 f"published {r.published_date}): {self.records} "
-                + ("entries" if r.source == CATALOGUE_SOURCE else "rows") + (f"; {r.notes}" if r.notes else "")
+                + {CATALOGUE_SOURCE: "entries", PENDING_SOURCE: "updates",
+                   SCENARIO_SOURCE: "constants"}.get(r.source, "rows")
+                + (f"; {r.notes}" if r.notes else "")
             )
         return (
             f"{r.file_name}: release {r.id} ({r.source} {r.label}, effective {r.effective_date}, "

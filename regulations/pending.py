@@ -131,8 +131,9 @@ def merge_pending(known: tuple[PendingUpdate, ...], added: tuple[PendingUpdate, 
     for index, update in enumerate(added):
         before = merged.get(update.entry_id)
         if before is not None and update.history[:len(before.history)] != before.history:
-            raise LoadError(path, f"id {update.entry_id!r} is already listed ({before.origin}, line {before.line}) with "
-                                  "another status history: a later file may only add statuses after the known ones",
+            raise LoadError(path, f"id {update.entry_id!r} is already listed ({before.origin}, line {before.line}) "
+                                  "with another status history: a later file may only add statuses after the "
+                                  "known ones",
                             line=update.line, field=f"pending[{index}].id")
         merged[update.entry_id] = update
     return tuple(merged.values())

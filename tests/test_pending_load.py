@@ -80,6 +80,7 @@ def test_a_pending_file_becomes_a_release_and_joins_the_package(engine, tmp_path
     path = write(tmp_path, "requests.yaml", PENDING_FILE)
     report = ingest.load_files(engine, [path])
     assert [(s.release.source, s.already_loaded) for s in report.stored] == [(PENDING_SOURCE, False)]
+    assert report.stored[0].describe().endswith("published 2025-05-14): 1 updates")
     [release] = releases(engine, PENDING_SOURCE)
     assert (release.file_name, release.file_format, release.label) == ("requests.yaml", "yaml", "HCPCS-G0299-wording")
     assert (release.effective_date, release.published_date) == (date(2026, 1, 1), date(2025, 5, 14))
@@ -111,7 +112,8 @@ def test_a_later_status_of_a_known_request_takes_its_place(engine, tmp_path):
 
 def test_a_scenario_file_becomes_a_release_and_is_priced_by_its_id(engine, tmp_path):
     path = write(tmp_path, "rate-2000.yaml", SCENARIO_FILE)
-    ingest.load_files(engine, [path])
+    [summary] = ingest.load_files(engine, [path]).stored
+    assert summary.describe().endswith("published 2023-07-15): 1 constants")
     [release] = releases(engine, SCENARIO_SOURCE)
     assert (release.label, release.effective_date, release.published_date) == (
         "CY2024-rate-2000", date(2024, 1, 1), date(2023, 7, 15))
