@@ -16,6 +16,7 @@ from typing import Any
 from sqlmodel import Session
 
 from kb import queries
+from kb.store import pending_of
 
 
 class NotFound(LookupError):
@@ -63,6 +64,24 @@ def code_answer(session: Session, code: str, *, as_of: date | None = None, known
         "version_in_force": current.number if current else None,
         "versions": [asdict(v) for v in history.versions],
         "listings": [asdict(listing) for listing in history.listings],
+        "pending": [pending_update_answer(update, known_on) for update in pending_of(session)
+                    if history.code in update.codes],
+    }
+
+
+def pending_update_answer(update, known_on: date | None = None) -> dict:
+    """A pending or proposed update (``regulations.pending.PendingUpdate``): what it would change, its
+    status history with dates and citations; ``pending``: still open as known on ``known_on`` (None:
+    as the latest status says). Never in force, so kept apart from the code's versions."""
+    return {
+        "entry_id": update.entry_id, "kind": update.kind, "title": update.title, "applicant": update.applicant,
+        "subject": {key: list(values) for key, values in update.subject.items()},
+        "would_change": update.would_change, "proposed": dict(update.proposed), "effective": update.effective,
+        "citation": update.citation, "confirmed": update.confirmed, "note": update.note,
+        "pending": update.pending_on(known_on),
+        "history": [{"status": status.status, "date": status.on, "citation": status.citation, "note": status.note,
+                     "finalised_as": status.finalised_as}
+                    for status in update.history if known_on is None or status.on <= known_on],
     }
 
 

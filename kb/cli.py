@@ -176,9 +176,11 @@ def code(obj: Context, code, as_of, known_on, as_json):
         )
     console.print("releases: " + "; ".join(
         f"{l.release_label} {l.action_code} (v{l.version_number})" for l in history.listings))
-    from regulations.pending import load_pending
+    from kb.store import pending_of
 
-    for update in load_pending():
+    with Session(obj.engine) as session:
+        updates = pending_of(session)
+    for update in updates:
         if history.code in update.codes:
             console.print(f"pending: {update.entry_id} ({update.kind}"
                           + (f", applicant {update.applicant}" if update.applicant else "") + f"): {update.would_change}",
@@ -622,11 +624,10 @@ def review(obj: Context, year, watch, policy, links, agencies, all_claims, touch
 def pending_lines(session, year: int, join) -> list:
     """The pending and proposed updates the review of ``year`` shows, with the claims each would touch."""
     from kb.review_claims import pending_for_year, pending_touches
-    from kb.store import catalogue_of
-    from regulations.pending import load_pending
+    from kb.store import catalogue_of, pending_of
     from reports.changes import PendingLine, claim_links, signed_money, touched_text
 
-    updates = pending_for_year(load_pending(), year)
+    updates = pending_for_year(pending_of(session), year)
     touches = pending_touches(session, catalogue_of(session), updates, year=year, join=join) if join else {}
     lines = []
     for update in updates:
@@ -652,9 +653,13 @@ def pending_command(obj: Context, as_of):
 
     Example: hhkb pending --as-of 2023-08-01
     """
-    from regulations.pending import load_pending
+    from sqlmodel import Session
 
-    for update in load_pending():
+    from kb.store import pending_of
+
+    with Session(obj.engine) as session:
+        updates = pending_of(session)
+    for update in updates:
         status = update.status_on(as_of)
         if status is None:
             continue

@@ -209,7 +209,7 @@ def impact_command(obj, from_year, to_year, agency, out, policy):
     (what-if: hhkb impact --from 2023 --to CMS-1780-P --out reports/what-if)
     """
     from kb.impact import impact
-    from kb.store import catalogue_of
+    from kb.store import catalogue_of, scenario_texts
     from regulations.scenario import find_scenario
     from reports.impact import build_impact_report, write_impact_report
 
@@ -217,7 +217,7 @@ def impact_command(obj, from_year, to_year, agency, out, policy):
     with _progress() as progress, Session(obj.engine) as session:
         if not to_year.isdigit():
             try:
-                scenario = find_scenario(to_year)
+                scenario = find_scenario(to_year, scenario_texts(session))
             except LookupError as error:
                 raise click.BadParameter(str(error), param_hint="--to") from None
         to_year = scenario.base_year if scenario else int(to_year)

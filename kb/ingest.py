@@ -26,12 +26,16 @@ from kb.store import (
     store_hcpcs_change_report,
     store_hcpcs_release,
     store_hhpps_table,
+    store_pending_release,
+    store_scenario_release,
 )
 from kb.corrections import store_hcpcs_corrections
 from loaders import hcpcs, hcpcs_changes, hcpcs_corrections, hhpps
 from loaders.archives import is_zip, open_zip, read_member
 from loaders.errors import LoadError
 from regulations.catalogue import Catalogue, is_catalogue_file, parse_catalogue, read_catalogue_text
+from regulations.pending import is_pending_file, parse_pending
+from regulations.scenario import is_scenario_file, parse_scenario
 
 #: The rural add-on tables carry no date; CMS's pricer applies them to CY2019 through CY2022
 #: (the add-on factors themselves, and their end, are in the regulation catalogue).
@@ -57,13 +61,18 @@ class LoadReport:
 
 def recognise(path: Path) -> str | None:
     """What kind of source ``path`` is, judged by its content: ``hcpcs``, ``hcpcs-corrections``,
-    ``hhpps``, ``hcpcs-change-report``, ``catalogue`` (rule years as data) or None. A file that comes
+    ``hhpps``, ``hcpcs-change-report``, ``catalogue`` (rule years as data), ``pending`` (updates not
+    final yet), ``scenario`` (a what-if over a rule year) or None. A file that comes
     close to a known kind without being one (a pricer table that lacks a column) raises
     ``LoadError`` saying why."""
     if path.stat().st_size == 0:
         raise LoadError(path, "the file is empty")
     if is_catalogue_file(path):
         return "catalogue"
+    if is_pending_file(path):
+        return "pending"
+    if is_scenario_file(path):
+        return "scenario"
     table = hhpps.recognise_table(path)
     if isinstance(table, hhpps.HeaderProblem):
         raise LoadError(path, table.message, line=1, field=table.field)
@@ -157,8 +166,9 @@ def load_files(
         if kind is None:
             if named:
                 raise LoadError(path, "not a file hhkb knows: expected a CMS HCPCS release (zip, txt, xlsx), "
-                                      "HCPCS corrections, an HH PPS pricer table (csv) or a rule catalogue "
-                                      "(YAML starting 'regulations:')")
+                                      "HCPCS corrections, an HH PPS pricer table (csv), a rule catalogue "
+                                      "(YAML starting 'regulations:'), pending updates ('pending:') or a what-if "
+                                      "scenario ('scenario:')")
             report.skipped.append(_unrecognised(path))
             continue
         identity = FileIdentity.of(path)
@@ -189,6 +199,10 @@ def load_files(
             entries = parse_catalogue(text, path, check_references=False).rules
             effective = min((rule.effective for rule in entries if rule.effective), default=date.min)
             pending.append(((-1, effective, path.name), _catalogue_step(engine, path, text, identity, catalogues)))
+        elif kind in ("pending", "scenario"):
+            text = read_catalogue_text(path)
+            (parse_pending if kind == "pending" else parse_scenario)(text, path)  # a bad file stops the load here
+            pending.append(((3, date.min, date.min, path.name), _text_step(engine, kind, path, text, identity)))
         else:
             table = hhpps.read_hhpps_table(path)
             report.warnings.extend(f"{path.name}: {warning}" for warning in table.warnings)
@@ -277,6 +291,16 @@ def _catalogue_step(engine: Engine, path: Path, text: str, identity: FileIdentit
             summary = store_catalogue_release(session, path, text, identity)
         catalogues.changed()
         return summary
+
+    return step
+
+
+def _text_step(engine: Engine, kind: str, path: Path, text: str, identity: FileIdentity) -> Callable[[], StoreSummary]:
+    store = store_pending_release if kind == "pending" else store_scenario_release
+
+    def step() -> StoreSummary:
+        with transaction(engine) as session:
+            return store(session, path, text, identity)
 
     return step
 

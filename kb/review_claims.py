@@ -45,12 +45,12 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from kb.claims import LIST_SEPARATOR, id_in, read_claims
+from kb.claims import LIST_SEPARATOR, StoredClaim, id_in, stored_claims_by_id
 from kb.diff import HCPCS, HCPCS_CORRECTIONS, HHPPS, Change
-from kb.impact import COMPONENTS, ZERO, ImpactResult, impact
+from kb.impact import CLAIM_BATCH, COMPONENTS, ZERO, ImpactResult, impact
 from kb.models import AgencyClaim, AgencyClaimLine
 from kb.parameters import ParameterError
-from kb.rules import DatabaseKnowledge, check_claims, codes_of
+from kb.rules import Checker, DatabaseKnowledge, codes_a_finding_needs, codes_of, reads_lines
 from regulations.catalogue import Catalogue
 from regulations.rules import Rule, RuleSet, load_rules
 
@@ -126,11 +126,11 @@ class ClaimsJoin:
         if not pks_by_component:
             return None
         total = ZERO
-        for run in self.impacts:
-            for claim in run.claims:
-                for component, pks in pks_by_component.items():
-                    if claim.pk in pks and component in COMPONENTS:
-                        total += claim.components[COMPONENTS.index(component)]
+        for component, pks in pks_by_component.items():
+            if component in COMPONENTS:
+                position = COMPONENTS.index(component)
+                total += sum((claim.components[position] for run in self.impacts for claim in run.claims
+                              if claim.pk in pks), ZERO)
         return total
 
     def claims(self) -> list[ClaimRef]:
@@ -277,36 +277,65 @@ def rules_changing_in(rules: RuleSet, year: int) -> list[tuple[Rule, str]]:
     return found
 
 
+def _window_claim_ids(session: Session, window: Window, agencies: Sequence[str] | None,
+                      codes: Iterable[str] | None = None) -> list[int]:
+    """Ids of the claims whose period starts in the window (and does not end before it), in id
+    order; with ``codes``, only those with a line billing one of them. One query."""
+    claims, lines = AgencyClaim.__table__, AgencyClaimLine.__table__
+    query = (sa.select(claims.c.id)
+             .where(_claims_table_filter(agencies), claims.c.period_from >= window.start,
+                    claims.c.period_from <= window.end, claims.c.period_through >= window.start)
+             .order_by(claims.c.id))
+    if codes is not None:
+        query = query.where(sa.exists().where(lines.c.claim_pk == claims.c.id,
+                                              id_in(session, lines.c.hcpcs, sorted(codes))))
+    return [pk for (pk,) in session.execute(query)]
+
+
+def _stored_claims(session: Session, ids: list[int], *, lines: bool) -> list[StoredClaim]:
+    return [stored for start in range(0, len(ids), CLAIM_BATCH)
+            for stored in stored_claims_by_id(session, ids[start:start + CLAIM_BATCH], lines=lines)]
+
+
 def rule_touches(session: Session, year: int, *, agencies: Sequence[str] | None, window: Window,
                  rules: RuleSet | None = None) -> tuple[tuple[Rule, str, Touch], ...]:
     """For each billing rule that takes effect or ends in ``year``: the claims of the window it
-    flags when in force (its dates set aside, so it is asked about every claim of the window)."""
+    flags when in force (its dates set aside, so it is asked about every claim of the window).
+
+    Only the claims a rule could flag are read: for a rule whose findings need a line of some
+    HCPCS codes (``kb.rules.codes_a_finding_needs``), the claims billing one of them; for a rule
+    reading claim fields only, the claims without their lines; otherwise every claim of the window
+    with its lines. The rules checker decides, claim by claim, as ``hhkb check`` does."""
     changing = rules_changing_in(rules or load_rules(), year)
     if not changing:
         return ()
-    claims = []
-    for agency in agencies or [None]:
-        claims.extend(read_claims(session, agency=agency, period_from=window.start, period_through=window.end))
-    claims = [c for c in claims if window.start <= c.period_through and c.period_from <= window.end]
-    knowledge = DatabaseKnowledge.preload(session, codes=codes_of(claims))
-    table = AgencyClaim.__table__
-    pk_of = {(row.agency_id, row.claim_id, row.type_of_bill): row for row in session.execute(
-        sa.select(table.c.id, table.c.agency_id, table.c.claim_id, table.c.type_of_bill, table.c.period_from)
-        .where(_claims_table_filter(agencies)))}
-    by_claim = {(c.agency_id, c.claim_id): c for c in claims}
+    needs = {rule.id: codes_a_finding_needs(rule.condition) for rule, _ in changing}
+    with_lines = [rule for rule, _ in changing if reads_lines(rule.condition)]
+    if any(needs[rule.id] is None for rule in with_lines):
+        coded = None  # some rule reads any claim's lines: read them all
+        read = _stored_claims(session, _window_claim_ids(session, window, agencies), lines=True)
+    else:
+        coded = frozenset().union(*(needs[rule.id] for rule in with_lines))
+        read = _stored_claims(session, _window_claim_ids(session, window, agencies, coded), lines=True) \
+            if coded else []
+    fields_only = read if coded is None else (
+        _stored_claims(session, _window_claim_ids(session, window, agencies), lines=False)
+        if len(with_lines) < len(changing) else [])
+    knowledge = DatabaseKnowledge.preload(session, codes=codes_of(stored.claim for stored in read))
     found = []
     for rule, when in changing:
         timeless = dataclasses.replace(rule, effective_from=date.min, effective_to=None)
+        checker = Checker([timeless], knowledge)
         flagged = {}
-        for finding in check_claims(claims, [timeless], knowledge):
-            claim = by_claim[(finding.agency_id, finding.claim_id)]
-            row = pk_of[(claim.agency_id, claim.claim_id, claim.type_of_bill)]
-            period_from = date.fromisoformat(row.period_from) if isinstance(row.period_from, str) else row.period_from
-            flagged[row.id] = ClaimRef(row.id, row.agency_id, row.claim_id, row.type_of_bill, period_from)
+        for stored in (read if reads_lines(rule.condition) else fields_only):
+            if checker.check(stored.claim):
+                claim = stored.claim
+                flagged[stored.pk] = ClaimRef(stored.pk, claim.agency_id, claim.claim_id, claim.type_of_bill,
+                                              claim.period_from)
         how = (f"flagged in {window.text} by the rule in force" if when == "takes effect"
                else f"flagged in {window.text} by the rule, which no longer applies after {rule.effective_to}")
-        found.append((rule, when, Touch(tuple(sorted(flagged.values(), key=lambda r: (r.agency_id, r.claim_id))),
-                                        None, how)))
+        refs = sorted(flagged.values(), key=lambda r: (r.agency_id, r.claim_id, r.pk))
+        found.append((rule, when, Touch(tuple(refs), None, how)))
     return tuple(found)
 
 
@@ -356,6 +385,7 @@ def pending_touches(session: Session, catalogue: Catalogue, updates: Sequence, *
     """For each pending update, the claims it would touch: its codes billed in the review's window;
     for a proposed rule with a scenario over the year, the claims the proposal would pay otherwise
     than the final rule, and by how much (the same impact run under the scenario)."""
+    from kb.store import scenario_texts
     from regulations.scenario import find_scenario
 
     window = join.window
@@ -371,7 +401,7 @@ def pending_touches(session: Session, catalogue: Catalogue, updates: Sequence, *
             found[update.entry_id] = Touch(tuple(sorted(refs.values(), key=lambda r: (r.agency_id, r.claim_id))),
                                            None, f"billing {', '.join(update.codes)} in {window.text}")
         elif update.scenario and join.impacts:
-            scenario = find_scenario(update.scenario)
+            scenario = find_scenario(update.scenario, scenario_texts(session))
             if scenario.base_year != year:
                 continue
             final = {c.pk: c for run in join.impacts for c in run.claims}

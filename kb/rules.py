@@ -290,6 +290,37 @@ def check_claims(claims: Iterable[Claim], rules: RuleSet | Iterable[Rule], knowl
         yield from checker.check(claim)
 
 
+def codes_a_finding_needs(condition: Condition) -> frozenset[str] | None:
+    """The HCPCS codes of which a claim must bill one for ``condition`` to find anything on it, or
+    None when a claim billing none of them may be flagged too.
+
+    A claim can then be left unread when it bills none of the codes (``kb.review_claims`` asks the
+    database for the claims billing them): ``each_line`` tests only the lines its ``where`` selects,
+    so a ``where`` limited to ``hcpcs_in`` needs one of those codes; ``count_lines`` over such a
+    ``where`` needs one when no line at all passes its bounds (an upper bound only, or exactly 0);
+    ``all_of``, one of any of its parts' codes. Every other operator reads claim fields or lines of
+    any code: None.
+    """
+    if isinstance(condition, AllOf):
+        parts = [codes_a_finding_needs(part) for part in condition.conditions]
+        return None if any(part is None for part in parts) else frozenset().union(*parts)
+    if isinstance(condition, (EachLine, CountLines)) and condition.where.hcpcs_in is not None:
+        if isinstance(condition, CountLines):
+            low = condition.equals if condition.equals is not None else condition.at_least
+            if low is not None and low > 0:
+                return None  # a claim without the lines has too few
+        return condition.where.hcpcs_in.codes
+    return None
+
+
+def reads_lines(condition: Condition) -> bool:
+    """Whether ``condition`` looks at a claim's lines (False: its fields and codes only, so claims
+    read without their lines give the same findings)."""
+    if isinstance(condition, AllOf):
+        return any(reads_lines(part) for part in condition.conditions)
+    return not isinstance(condition, (ValueCodePresent, ClaimHas, CbsaKnownForPeriod))
+
+
 class _Compiler:
     """Turns a rule's condition into a function; answers that depend only on a line's codes or
     units are remembered, so a large batch of claims costs little more than its lines."""

@@ -45,6 +45,9 @@ LIST_SEPARATOR = "|"
 
 #: The release source of a catalogue file loaded into the knowledge base (rule years as data).
 CATALOGUE_SOURCE = "catalogue"
+#: The release sources of a file of pending updates and of a what-if scenario loaded into the knowledge base.
+PENDING_SOURCE = "pending"
+SCENARIO_SOURCE = "scenario"
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,9 @@ class StoreSummary:
             return (
                 f"{r.file_name}: release {r.id} ({r.source} {r.label}, effective {r.effective_date}, "
                 f"published {r.published_date}): {self.records} "
-                + ("entries" if r.source == CATALOGUE_SOURCE else "rows") + (f"; {r.notes}" if r.notes else "")
+                + {CATALOGUE_SOURCE: "entries", PENDING_SOURCE: "updates",
+                   SCENARIO_SOURCE: "constants"}.get(r.source, "rows")
+                + (f"; {r.notes}" if r.notes else "")
             )
         return (
             f"{r.file_name}: release {r.id} ({r.source} {r.label}, effective {r.effective_date}, "
@@ -552,6 +557,7 @@ def catalogue_of(session: Session) -> Catalogue:
     rows = session.execute(
         sa.select(Release.file_name, CatalogueDocument.text)
         .join(CatalogueDocument, CatalogueDocument.release_id == Release.id)
+        .where(Release.source == CATALOGUE_SOURCE)
         .order_by(Release.id)
     ).all()
     for file_name, text in rows:
@@ -599,3 +605,104 @@ def store_catalogue_release(session: Session, path: str | Path, text: str, ident
     session.add(CatalogueDocument(release_id=release.id, text=text))
     session.flush()
     return StoreSummary(release=release, already_loaded=False, records=len(added.rules))
+
+
+# --- pending updates and what-if scenarios as data files ----------------------------------------
+# Stored as catalogue files are: a release with its provenance and the text as read
+# (``CatalogueDocument``), read back in load order after the package's own.
+
+
+def _loaded_texts(session: Session, source: str) -> list[tuple[str, str]]:
+    """(file name, text) of every file of ``source`` loaded, in load order."""
+    return [tuple(row) for row in session.execute(
+        sa.select(Release.file_name, CatalogueDocument.text)
+        .join(CatalogueDocument, CatalogueDocument.release_id == Release.id)
+        .where(Release.source == source)
+        .order_by(Release.id)
+    )]
+
+
+def pending_of(session: Session) -> tuple:
+    """The pending and proposed updates of a knowledge base: the package's (``regulations/pending.yaml``),
+    then those of every pending file loaded into it, in load order (``regulations.pending.merge_pending``)."""
+    from regulations.pending import load_pending, merge_pending, parse_pending
+
+    updates = load_pending()
+    for file_name, text in _loaded_texts(session, PENDING_SOURCE):
+        updates = merge_pending(updates, parse_pending(text, file_name), file_name)
+    return updates
+
+
+def store_pending_release(session: Session, path: str | Path, text: str, identity: FileIdentity) -> StoreSummary:
+    """Record a file of pending updates: a release dated by its entries and its text as read. Its
+    entries must fit the knowledge base's (``merge_pending``), or a ``LoadError`` names the file,
+    line and key."""
+    from regulations.pending import merge_pending, parse_pending
+
+    existing = find_release(session, PENDING_SOURCE, identity.sha256)
+    if existing is not None:
+        return StoreSummary(release=existing, already_loaded=True)
+    added = parse_pending(text, path)
+    merge_pending(pending_of(session), added, path)
+    first_status = min((update for update in added), key=lambda update: update.history[0].on)
+    latest = max(added, key=lambda update: update.history[-1].on)
+    dated = [update for update in added if update.effective is not None]
+    if dated:
+        effective_update = min(dated, key=lambda update: update.effective)
+        effective, effective_basis = (effective_update.effective, f"the earliest date its entries would take effect: "
+                                      f"{effective_update.entry_id} (line {effective_update.line})")
+    else:
+        effective, effective_basis = (first_status.history[0].on, "none of its entries says when it would take "
+                                      f"effect: the first status date, {first_status.entry_id} "
+                                      f"(line {first_status.line})")
+    return _store_text(session, PENDING_SOURCE, identity, text, label=", ".join(u.entry_id for u in added),
+                       effective_date=effective, effective_date_basis=effective_basis,
+                       published_date=latest.history[-1].on,
+                       published_date_basis=f"the latest status date of its entries: {latest.entry_id} "
+                                            f"(line {latest.line})",
+                       records=len(added))
+
+
+def scenario_texts(session: Session) -> dict[str, str]:
+    """The text of every scenario file loaded, by scenario id (``regulations.scenario.find_scenario``)."""
+    from regulations.scenario import parse_scenario
+
+    return {parse_scenario(text, file_name).scenario_id: text
+            for file_name, text in _loaded_texts(session, SCENARIO_SOURCE)}
+
+
+def store_scenario_release(session: Session, path: str | Path, text: str, identity: FileIdentity) -> StoreSummary:
+    """Record a what-if scenario file: a release over its base year, known from its published date,
+    and its text as read. Its id must be new: the package's scenarios and those loaded keep theirs."""
+    from regulations.scenario import FOLDER, load_scenario, parse_scenario
+
+    existing = find_release(session, SCENARIO_SOURCE, identity.sha256)
+    if existing is not None:
+        return StoreSummary(release=existing, already_loaded=True)
+    scenario = parse_scenario(text, path)
+    package = {load_scenario(candidate).scenario_id: candidate.name for candidate in FOLDER.glob("*.yaml")}
+    if scenario.scenario_id in package or scenario.scenario_id in scenario_texts(session):
+        where = f"by the package's {package[scenario.scenario_id]}" if scenario.scenario_id in package \
+            else "by a scenario file loaded before"
+        raise LoadError(path, f"scenario id {scenario.scenario_id!r} is taken {where}: give this one another id",
+                        line=scenario.line, field="scenario.id")
+    if scenario.published is None:
+        raise LoadError(path, "a scenario file loaded into the knowledge base needs 'published' (when its content "
+                              "could be known)", line=scenario.line, field="scenario.published")
+    return _store_text(session, SCENARIO_SOURCE, identity, text, label=scenario.scenario_id,
+                       effective_date=date(scenario.base_year, 1, 1),
+                       effective_date_basis=f"its base year CY{scenario.base_year} (a what-if, never in force)",
+                       published_date=scenario.published, published_date_basis="its 'published' date",
+                       records=len(scenario.constants))
+
+
+def _store_text(session: Session, source: str, identity: FileIdentity, text: str, *, label: str,
+                effective_date: date, effective_date_basis: str, published_date: date, published_date_basis: str,
+                records: int) -> StoreSummary:
+    release = add_release(session, source=source, label=label[:80], file_format="yaml", identity=identity,
+                          member=None, effective_date=effective_date, effective_date_basis=effective_date_basis,
+                          published_date=published_date, published_date_basis=published_date_basis,
+                          record_count=records)
+    session.add(CatalogueDocument(release_id=release.id, text=text))
+    session.flush()
+    return StoreSummary(release=release, already_loaded=False, records=records)

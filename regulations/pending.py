@@ -109,6 +109,36 @@ class PendingUpdate:
         return "; ".join(f"{key} {', '.join(values)}" for key, values in self.subject.items() if values)
 
 
+def is_pending_file(path: Path) -> bool:
+    """Whether a file looks like a catalogue of pending updates: YAML text whose first key is ``pending:``."""
+    try:
+        head = path.read_bytes()[:4096].decode("utf-8-sig")
+    except (OSError, UnicodeDecodeError):
+        return False
+    for line in head.splitlines():
+        if line.strip() and not line.lstrip().startswith("#") and line.strip() != "---":
+            return line.startswith("pending:")
+    return False
+
+
+def merge_pending(known: tuple[PendingUpdate, ...], added: tuple[PendingUpdate, ...],
+                  path: str | Path) -> tuple[PendingUpdate, ...]:
+    """The updates of ``known`` with those of a later file: a new id joins them; a known id is the
+    same update later on, so its status history must go on from the known one (every known status
+    first, as it was), and the later entry takes its place. Otherwise a ``LoadError`` naming the
+    file, the line and the key."""
+    merged = {update.entry_id: update for update in known}
+    for index, update in enumerate(added):
+        before = merged.get(update.entry_id)
+        if before is not None and update.history[:len(before.history)] != before.history:
+            raise LoadError(path, f"id {update.entry_id!r} is already listed ({before.origin}, line {before.line}) "
+                                  "with another status history: a later file may only add statuses after the "
+                                  "known ones",
+                            line=update.line, field=f"pending[{index}].id")
+        merged[update.entry_id] = update
+    return tuple(merged.values())
+
+
 def load_pending(path: str | Path | None = None) -> tuple[PendingUpdate, ...]:
     path = Path(path) if path is not None else DEFAULT_PATH
     try:

@@ -65,6 +65,7 @@ class Scenario:
     note: str
     constants: Mapping[str, CitedValue]
     origin: str = ""
+    line: int = 0  # of its id
 
     @property
     def label(self) -> str:
@@ -156,5 +157,5 @@ def parse_scenario(text: str, path: str | Path = "<text>") -> Scenario:
         scenario_id=_text(path, entry, "id", where), title=_text(path, entry, "title", where), base_year=int(base),
         published=_date(path, entry, "published", where), citation=_text(path, entry, "citation", where),
         confirmed=_boolean(path, entry, "confirmed", where), note=_optional_text(path, entry, "note", where) or "",
-        constants=MappingProxyType(constants), origin=str(path),
+        constants=MappingProxyType(constants), origin=str(path), line=entry.lines["id"],
     )

@@ -93,7 +93,7 @@ class ChangeRow:
     old_citation: str
     claims_touched: str = ""  # a count, or NO_CLAIM; "" when the review is not joined to claims
     claim_links: tuple[ClaimLink, ...] = ()  # the first LISTED_CLAIM_IDS claims
-    claim_ids: tuple[str, ...] = ()  # every claim touched, "agency/claim id"
+    claim_ids: tuple[str, ...] = ()  # the first EXPORTED_CLAIM_IDS claims touched, "agency/claim id"
     more_claims: int = 0  # touched claims not listed in claim_links
     dollars: str = ""
     touch: str = ""  # how the claims were chosen
@@ -243,12 +243,18 @@ class ChangeReport:
     joined: bool = False  # joined to claims: rows carry claims touched and dollars
     rules: tuple[RuleLine, ...] = ()
     pending: tuple[PendingLine, ...] = ()
-    claims: tuple[TouchedClaim, ...] = ()
+    claims: tuple[TouchedClaim, ...] = ()  # the claims some row links to
     scope: str = ""  # whose claims
+    claims_touched: int = 0  # distinct claims some change or rule touches
 
 
-#: Claim ids listed with a change in HTML and Markdown (the CSV and JSON list them all).
+#: Claim ids listed with a change in HTML and Markdown, each linked to its entry in the list of
+#: claims (which lists the linked claims only).
 LISTED_CLAIM_IDS = 20
+#: Claim ids the CSV and JSON give with a change: every claim of a code change in practice; a rate
+#: change touches every claim, and its count says so (the report stays bounded: 100,000 claims
+#: would be megabytes of ids per rate row).
+EXPORTED_CLAIM_IDS = 1000
 NO_CLAIM = "no claim touched"
 #: Columns the CSV adds when the review is joined to claims.
 JOINED_CSV_COLUMNS: tuple[str, ...] = ("claims_touched", "dollars", "claim_ids", "touch")
@@ -447,8 +453,9 @@ def build_change_report(
         joined=join is not None,
         rules=_rule_lines(join) if join is not None else (),
         pending=tuple(pending),
-        claims=_touched_claims(join) if join is not None else (),
+        claims=_touched_claims(join, rows) if join is not None else (),
         scope=join.scope if join is not None else "",
+        claims_touched=len({ref.pk for touch in _all_touches(join) for ref in touch.claims}) if join is not None else 0,
     )
 
 
@@ -469,7 +476,8 @@ def _joined_row(row: ChangeRow, touch: Any, joined: bool) -> ChangeRow:
         return dataclasses.replace(row, claims_touched=NO_CLAIM, touch="not joined to claims")
     links, more = claim_links(touch.claims)
     return dataclasses.replace(row, claims_touched=touched_text(touch.count), claim_links=links, more_claims=more,
-                               claim_ids=tuple(f"{ref.agency_id}/{ref.claim_id}" for ref in touch.claims),
+                               claim_ids=tuple(f"{ref.agency_id}/{ref.claim_id}"
+                                               for ref in touch.claims[:EXPORTED_CLAIM_IDS]),
                                dollars="" if touch.dollars is None else signed_money(touch.dollars), touch=touch.how)
 
 
@@ -490,14 +498,24 @@ def _rule_lines(join: Any) -> tuple[RuleLine, ...]:
     return tuple(lines)
 
 
-def _touched_claims(join: Any) -> tuple[TouchedClaim, ...]:
+def _touched_claims(join: Any, rows: Sequence[tuple[Change, ChangeRow]]) -> tuple[TouchedClaim, ...]:
+    """The claims a row (a change of ``rows``, a rule) links to, each with how many changes and
+    rules touch it."""
+    shown = [join.touches[change] for change, _ in rows if change in join.touches]
+    listed = {ref.pk: ref for touch in (*shown, *(touch for _, _, touch in join.rule_touches))
+              for ref in touch.claims[:LISTED_CLAIM_IDS]}  # what claim_links links to
     counts: Counter[int] = Counter()
-    for touch in join.touches.values():
-        counts.update(ref.pk for ref in touch.claims)
-    for _, _, touch in join.rule_touches:
-        counts.update(ref.pk for ref in touch.claims)
+    for touch in _all_touches(join):
+        counts.update(ref.pk for ref in touch.claims if ref.pk in listed)
     return tuple(TouchedClaim(ref.anchor, ref.agency_id, ref.claim_id, ref.type_of_bill, ref.period_from.isoformat(),
-                              counts[ref.pk]) for ref in join.claims())
+                              counts[ref.pk])
+                 for ref in sorted(listed.values(), key=lambda ref: (ref.agency_id, ref.claim_id, ref.type_of_bill,
+                                                                      ref.pk)))
+
+
+def _all_touches(join: Any) -> list[Any]:
+    """The touches of every change and rule of the join."""
+    return [*join.touches.values(), *(touch for _, _, touch in join.rule_touches)]
 
 
 def signed_money(amount: Decimal) -> str:
@@ -518,7 +536,7 @@ def _pair(source: str, old: Provenance, new: Provenance) -> SourcePair:
 
 def render_html(report: ChangeReport) -> str:
     """The self-contained HTML page."""
-    return render("changes.html.j2", report=report)
+    return render("changes.html.j2", report=report, exported_claim_ids=EXPORTED_CLAIM_IDS)
 
 
 def render_markdown(report: ChangeReport) -> str:
@@ -555,6 +573,7 @@ def render_json(report: ChangeReport) -> str:
     if report.joined:
         document["claims_of"] = report.scope
         document["rules"] = [_as_dict(line) for line in report.rules]
+        document["claims_touched"] = report.claims_touched
         document["claims"] = [_as_dict(claim) for claim in report.claims]
     if report.pending:
         document["pending"] = [_as_dict(line) for line in report.pending]

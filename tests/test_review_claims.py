@@ -5,6 +5,7 @@ CSV readers, no database), not by the join's query."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import date, timedelta
 from pathlib import Path
@@ -19,12 +20,13 @@ from kb.claims import load_claims_files
 from kb.impact import COMPONENTS, impact
 from kb.review import annual_review
 from kb.review_claims import hcpcs_touch_rule, join_claims
-from kb.rules import read_claim_files
+from kb.rules import Checker, DatabaseKnowledge, codes_a_finding_needs, read_claim_files, reads_lines
 from kb.sample_agency import SAMPLE_BENEFICIARY_HASH_KEY, AgencyProfile, generate_sample, synthetic_npi
 from kb.store import catalogue_of
 from loaders.errors import LoadError
 from loaders.x12_837i import write_837i
 from regulations.pending import load_pending, parse_pending
+from regulations.rules import AllOf, CodeSet, CountLines, LineFilter, ValueCodePresent, load_rules
 from regulations.scenario import find_scenario, parse_scenario
 from tests.conftest import FIXTURES, HHPPS_DIR
 
@@ -120,6 +122,42 @@ def test_r0070_shows_its_pending_request_and_the_claims_that_bill_it(loaded):
     billing = {f"{c.agency_id}/{c.claim_id}" for c in claims if any(line.hcpcs == "R0070" for line in c.lines)}
     assert request["claims_touched"] == str(len(billing)) == "2"
     assert {link["text"] for link in request["claim_links"]} == billing
+
+
+@pytest.mark.parametrize("year", [2023, 2024])
+def test_each_changing_rule_touches_the_claims_the_checker_flags(loaded, year, tmp_path):
+    """Every claim of the window read from the files and checked against the rule in force: the
+    join reads only the claims a rule could flag (2023: line rules on telehealth codes; 2024: the
+    county value-code rules, which read claim fields only), and finds the same ones."""
+    engine, claims_file = loaded
+    no_county = tmp_path / "no-county.csv"  # an agency whose 2024 claims lack value code 85
+    no_county.write_text(R0070_FILE.read_text().replace("9000000775,", f"{synthetic_npi(78)},")
+                         .replace(";85=39061,", ",").replace("2023-", "2024-"))
+    load_claims_files(engine, [no_county], beneficiary_hash_key=SAMPLE_BENEFICIARY_HASH_KEY)
+    claims, _ = read_claim_files([claims_file, R0070_FILE, no_county], beneficiary_hash_key=SAMPLE_BENEFICIARY_HASH_KEY)
+    _, join = _join(engine, year, None)
+    assert join.rule_touches
+    with Session(engine) as session:
+        knowledge = DatabaseKnowledge.preload(session)
+    window = join.window
+    in_window = [c for c in claims if window.start <= c.period_from <= window.end and c.period_through >= window.start]
+    for rule, when, touch in join.rule_touches:
+        checker = Checker([dataclasses.replace(rule, effective_from=date.min, effective_to=None)], knowledge)
+        expected = {(c.agency_id, c.claim_id, c.type_of_bill) for c in in_window if checker.check(c)}
+        assert {(r.agency_id, r.claim_id, r.type_of_bill) for r in touch.claims} == expected, rule.id
+        assert touch.count or rule.id.startswith("telehealth-") and when == "takes effect", rule.id
+
+
+def test_a_rule_needs_the_codes_its_findings_need():
+    by_id = {rule.id: rule for rule in load_rules()}
+    assert codes_a_finding_needs(by_id["telehealth-units"].condition) == {"G0320", "G0321", "G0322"}
+    assert codes_a_finding_needs(by_id["telehealth-period-start"].condition) == {"G0320", "G0321", "G0322"}
+    assert codes_a_finding_needs(by_id["fips-county-value-code"].condition) is None
+    assert not reads_lines(by_id["fips-county-value-code"].condition)
+    at_least = CountLines(LineFilter(hcpcs_in=CodeSet(("G0320",), frozenset({"G0320"}))), at_least=1)
+    assert codes_a_finding_needs(at_least) is None  # a claim without the line has too few
+    assert codes_a_finding_needs(dataclasses.replace(at_least, at_least=None, at_most=1)) == {"G0320"}
+    assert codes_a_finding_needs(AllOf((at_least, ValueCodePresent("85")))) is None and reads_lines(at_least)
 
 
 def test_review_hhpps_rows_carry_the_impact_dollars(loaded):
@@ -240,3 +278,32 @@ def test_a_scenario_file_on_the_command_line(tmp_path):
     assert find_scenario(str(path)).scenario_id == "S"
     with pytest.raises(LookupError, match="CMS-1780-P"):
         find_scenario("no-such-scenario")
+
+
+def test_the_report_names_a_bounded_number_of_claims_per_change(loaded, monkeypatch):
+    """HTML and Markdown link the first LISTED_CLAIM_IDS claims of a change, CSV and JSON give the
+    first EXPORTED_CLAIM_IDS ids; the list of claims holds the linked ones, the total all of them."""
+    from reports import changes as change_reports
+
+    monkeypatch.setattr(change_reports, "LISTED_CLAIM_IDS", 3)
+    monkeypatch.setattr(change_reports, "EXPORTED_CLAIM_IDS", 5)
+    engine, _ = loaded
+    review, join = _join(engine, 2024, [AGENCY])
+    shown = [c for c in review.changes if c.change_type not in ("weight_changed", "lupa_threshold_changed")]
+    report = change_reports.build_change_report(shown, title="t", join=join)
+    rows = {(row.source, row.change_type, row.key, row.field): row for group in report.groups for row in group.rows}
+    crowded = 0
+    for change in shown:
+        touch = join.touches[change]
+        row = rows[(change.source, change.change_type, change.key, change.field or "")]
+        assert row.claim_ids == tuple(f"{ref.agency_id}/{ref.claim_id}" for ref in touch.claims[:5])
+        assert len(row.claim_links) == min(touch.count, 3) and row.more_claims == max(touch.count - 3, 0)
+        crowded += touch.count > 5
+    assert crowded  # some change touches more claims than are exported
+    linked = {link.anchor for row in rows.values() for link in row.claim_links}
+    linked |= {link.anchor for line in report.rules for link in line.claim_links}
+    assert {claim.anchor for claim in report.claims} == linked
+    assert report.claims_touched == len(join.claims()) > len(report.claims)
+    document = json.loads(change_reports.render_json(report))
+    assert document["claims_touched"] == report.claims_touched
+    assert f"{len(report.claims)} claims named above" in change_reports.render_html(report)

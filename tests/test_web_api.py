@@ -34,6 +34,7 @@ def cli_json(url: str, *args: str):
     ("/api/search?q=home%20health%20aide", ("search", "home health aide", "--json")),
     ("/api/search?q=G015&limit=5", ("search", "G015", "--limit", "5", "--json")),
     ("/api/codes/G0156", ("code", "G0156", "--json")),
+    ("/api/codes/R0070", ("code", "R0070", "--json")),  # with its pending request
     ("/api/codes/g0156?as_of=2005-01-01", ("code", "g0156", "--as-of", "2005-01-01", "--json")),
     ("/api/codes/G0279?as_of=2018-03-01&known_on=2017-12-01",
      ("code", "G0279", "--as-of", "2018-03-01", "--known-on", "2017-12-01", "--json")),
@@ -110,6 +111,8 @@ def test_errors_say_what_was_wrong(client, loaded_url):
     ("/search?q=home+health+aide", "G0156"),
     ("/search?q=G015X", "No code matches"),
     ("/codes/G0156?as_of=2018-05-01", "was in effect on 2018-05-01"),
+    ("/codes/R0070", 'Pending and proposed (not final)</h2>'),
+    ("/codes/R0070", 'id="pending-HCPCS-R0070-portable-imaging"'),
     ("/releases", "2018 annual"),
     ("/diff/hcpcs?old=2017&new=2018", "HCPCS changes: 2017 annual to 2018 annual"),
     ("/diff/hhpps?old=2023&new=2024", "Case-mix weights changed"),
