@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from kb import accounts, audit
+from kb import accounts, audit, database
 from kb.database import transaction
 from tests.web_support import cli
 
@@ -93,3 +93,15 @@ def test_users_commands(database_url, monkeypatch, tmp_path):
     assert refused.exit_code == 2 and "already exists" in refused.output
     cli(database_url, "audit", "--out", str(tmp_path / "audit.csv"))
     assert (tmp_path / "audit.csv").read_text().startswith("id,at,username,action")
+
+
+def test_signed_review_writes_the_copy_exactly_as_signed(database_url, tmp_path):
+    engine = database.open_database(database_url)
+    with transaction(engine) as session:
+        signed = audit.sign_off(session, agency_id="9000000015", year=2024, username="alice", role="compliance",
+                                document={"year": 2024})
+    engine.dispose()
+    output = cli(database_url, "signed-review", str(signed.id), "--out", str(tmp_path / "signed.json")).output
+    assert signed.content_sha256 in output
+    assert audit.sha256_text((tmp_path / "signed.json").read_text()) == signed.content_sha256
+    assert cli(database_url, "signed-review", "99", "--out", str(tmp_path / "x.json"), ok=False).exit_code == 1
