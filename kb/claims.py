@@ -48,7 +48,7 @@ import io
 import os
 import secrets
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -409,10 +409,12 @@ def load_claims_files(
     *,
     beneficiary_hash_key: bytes,
     quality_data_submitted: bool = True,
+    agencies: Collection[str] | None = None,
 ) -> ClaimsLoadReport:
     """Load claims files, each in its own transaction (see the module doc for bad claims).
 
     A file-level error raises LoadError: that file changes nothing, the files before it stay loaded.
+    ``agencies``: the only agencies the files may hold claims of (a claim of another is a LoadError).
     """
     report = ClaimsLoadReport()
     for raw in paths:
@@ -426,12 +428,23 @@ def load_claims_files(
             claims = _read_837i_file(path, beneficiary_hash_key, quality_data_submitted, skipped, warnings)
         else:
             claims = _read_csv_file(path, skipped)
+        if agencies is not None:
+            claims = _only_agencies(claims, path, file_format, frozenset(agencies))
         identity = FileIdentity.of(path)
         with transaction(engine) as session:
             summary = store_claims(session, _good_claims(claims, path, file_format, skipped), identity,
                                    file_format=file_format)
         report.files.append(ClaimsFileResult(path, file_format, summary, skipped, warnings))
     return report
+
+
+def _only_agencies(claims: Iterable[Claim], path: Path, file_format: str, agencies: frozenset[str]) -> Iterator[Claim]:
+    unit = "segment" if file_format == "837i" else "line"
+    for claim in claims:
+        if claim.agency_id not in agencies:
+            raise LoadError(path, f"{unit} {claim.source_segment}: a claim of agency {claim.agency_id}, not of "
+                                  f"{', '.join(sorted(agencies))}", field="agency_id")
+        yield claim
 
 
 def _good_claims(claims: Iterable[Claim], path: Path, file_format: str, skipped: list[BadClaim]) -> Iterator[Claim]:

@@ -688,3 +688,4 @@ def serve(obj: Context, host, port):
 
 
 from kb.cli_claims import register; register(main)  # noqa: E402, E702
+from kb.cli_users import register as register_users; register_users(main)  # noqa: E402, E702

@@ -8,7 +8,6 @@ function, print. No command prints member ids, names or other beneficiary data.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from datetime import date
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from kb.claims import (
     price_claim,
     superseded_claims,
 )
+from kb.claim_answers import price_answer
 from kb.cli_common import console, reports_errors
 from reports.safety import echo, make_console
 from kb.parameters import ParameterError
@@ -159,24 +159,14 @@ def price_command(obj, claim_id, agency, type_of_bill, rules_year, as_json):
             which = ", ".join(f"agency {s.claim.agency_id} type of bill {s.claim.type_of_bill}" for s in found)
             raise PricingError(claim_id, f"{len(found)} stored claims have this id ({which}): "
                                          "name one with --agency or --type-of-bill")
+        if as_json:
+            echo(json.dumps(price_answer(session, found[0], rules_year=rules_year), indent=2))
+            return
         priced = price_claim(session, found[0].claim, rules_year=rules_year)
         superseded = next((s.reason for s in superseded_claims(session, agency=found[0].claim.agency_id)
                            if s.pk == found[0].pk), None)
     result = priced.result
     claim = priced.claim
-    if as_json:
-        document = {
-            "agency_id": claim.agency_id, "claim_id": claim.claim_id, "type_of_bill": claim.type_of_bill,
-            "period_from": claim.period_from.isoformat(), "hipps": claim.hipps, "cbsa": claim.cbsa,
-            "period_through": claim.period_through.isoformat(),
-            "rules_on": priced.rules_on.isoformat(), "rules_chosen_by": priced.chosen_by, "superseded": superseded,
-            "inputs_supplied": list(priced.inputs.supplied) if priced.inputs else [],
-            "total": str(result.total), "lupa": result.lupa,
-            "outlier": str(result.outlier_amount), "outlier_cap": priced.outlier_cap_room(),
-            "trace": [{k: str(v) for k, v in asdict(step).items()} for step in result.trace],
-        }
-        echo(json.dumps(document, indent=2))
-        return
     echo(f"claim {claim.claim_id} priced under CY{priced.rules_on.year}'s rules (in force on {priced.rules_on}), "
          f"chosen by {priced.chosen_by}")
     echo(f"agency {claim.agency_id}, type of bill {claim.type_of_bill}, HIPPS {claim.hipps}, CBSA {claim.cbsa}, "

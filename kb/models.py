@@ -339,3 +339,57 @@ class AgencyVbpFactor(SQLModel, table=True):
     year: int
     factor: Decimal = decimal_field()
     source_row: int
+
+
+class WebAccount(SQLModel, table=True):
+    """A local account of the web app (``kb.accounts``): the password only as an Argon2id hash."""
+
+    __tablename__ = "web_account"
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=64, sa_column_kwargs={"unique": True})
+    password_hash: str = Field(max_length=200)
+    role: str = Field(max_length=20)
+    disabled: bool = False
+    created_at: datetime = Field(sa_type=sa.DateTime)  # UTC
+
+
+class WebAccountAgency(SQLModel, table=True):
+    """An agency (NPI) whose claims an account may see."""
+
+    __tablename__ = "web_account_agency"
+
+    account_id: int = Field(foreign_key="web_account.id", primary_key=True)
+    agency_id: str = Field(max_length=20, primary_key=True)
+
+
+class AuditEvent(SQLModel, table=True):
+    """One action of the audit log (``kb.audit``). Append-only: the database refuses an UPDATE or a
+    DELETE of a row (triggers of migration 0010). Never holds claim data or a password."""
+
+    __tablename__ = "audit_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_type=sa.DateTime, index=True)  # UTC
+    username: str = Field(max_length=64)
+    action: str = Field(max_length=40)
+    agency_id: str | None = Field(default=None, max_length=20)
+    address: str = Field(default="", max_length=64)
+    detail: str = Field(default="", max_length=400)
+
+
+class ReviewSignOff(SQLModel, table=True):
+    """A compliance officer's sign-off of one year's review for one agency: who, in which role,
+    when, and the review exactly as signed (its JSON and the sha256 of that text). Append-only,
+    as the audit log."""
+
+    __tablename__ = "review_signoff"
+
+    id: int | None = Field(default=None, primary_key=True)
+    agency_id: str = Field(max_length=20, index=True)
+    year: int
+    username: str = Field(max_length=64)
+    role: str = Field(max_length=20)
+    signed_at: datetime = Field(sa_type=sa.DateTime)  # UTC
+    content_sha256: str = Field(max_length=64)
+    content: str = Field(sa_type=sa.Text)

@@ -35,7 +35,8 @@ def test_the_schema_is_valid_openapi_and_documents_every_api_route(schema):
     validate(schema)
     assert set(schema["paths"]) == {
         "/api/home", "/api/search", "/api/codes/{code}", "/api/releases", "/api/diff/hcpcs", "/api/diff/hhpps",
-        "/api/review/{year}", "/api/params/{on}", "/api/hipps/{code}", "/api/cbsa/{cbsa}", "/api/rules"}
+        "/api/review/{year}", "/api/params/{on}", "/api/hipps/{code}", "/api/cbsa/{cbsa}", "/api/rules",
+        "/api/agencies/{agency}/claims", "/api/agencies/{agency}/claims/{claim_pk}"}
     for path, operations in schema["paths"].items():
         responses = operations["get"]["responses"]
         assert "422" not in responses, path

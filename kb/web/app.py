@@ -27,7 +27,7 @@ from kb.models import Release
 from kb.parameters import ParameterError
 from kb.review import HOME_HEALTH_WATCH_LIST, ReviewError, annual_review
 from kb.store import catalogue_of
-from kb.web import pages
+from kb.web import auth, pages
 from reports import changes as change_reports
 from reports.templating import environment
 
@@ -56,7 +56,8 @@ class ErrorBody(BaseModel):
 
 ERRORS = {400: {"model": ErrorBody, "description": "A value in the URL is not valid"},
           404: {"model": ErrorBody, "description": "The knowledge base holds no such thing"}}
-TITLES = {400: "Bad request", 404: "Not found", 405: "Method not allowed", 500: "Internal error"}
+TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
+          413: "Too large", 429: "Too many requests", 500: "Internal error"}
 
 
 class WebError(Exception):
@@ -65,8 +66,9 @@ class WebError(Exception):
         self.status, self.message, self.close_matches = status, message, close_matches or []
 
 
-def create_app(engine: Engine | str) -> FastAPI:
-    """The app over one knowledge base (an engine, or a database URL opened and upgraded here)."""
+def create_app(engine: Engine | str, settings: "auth.WebSettings | None" = None) -> FastAPI:
+    """The app over one knowledge base (an engine, or a database URL opened and upgraded here);
+    ``settings`` default to the environment's (``kb.web.auth.WebSettings``)."""
     if isinstance(engine, str):
         engine = database.open_database(engine)
     app = FastAPI(title="hhkb", version="1", summary="A cited, versioned knowledge base of CMS home health "
@@ -360,5 +362,12 @@ def create_app(engine: Engine | str) -> FastAPI:
         return schema
 
     app.openapi = openapi
+    auth.install(app, engine, settings or auth.WebSettings.from_environment(),
+                 lambda status, title, message: ErrorBody(error=ErrorDetail(status=status, title=title,
+                                                                            message=message)).model_dump())
+    from kb.web import account_pages, claims_pages  # they use this module's error shapes
+
+    app.include_router(account_pages.router())
+    app.include_router(claims_pages.router())
     return app
 
