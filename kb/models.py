@@ -339,3 +339,13 @@ class AgencyVbpFactor(SQLModel, table=True):
     year: int
     factor: Decimal = decimal_field()
     source_row: int
+
+
+class BeneficiaryKeyFingerprint(SQLModel, table=True):
+    """Which key the database's beneficiary hashes were made with, without the key: an HMAC of a
+    fixed text under it (``kb.claims``). One row; a load under another key is refused."""
+
+    __tablename__ = "beneficiary_key_fingerprint"
+
+    id: int | None = Field(default=None, primary_key=True)
+    fingerprint: str = Field(max_length=64)
