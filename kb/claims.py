@@ -214,9 +214,6 @@ def beneficiary_hash_key(engine: Engine, *, storing: bool = False) -> bytes:
             source,
             f"this beneficiary key (fingerprint {fingerprint[:16]}) is not the key this database's claims were "
             f"hashed with (fingerprint {stored[:16]}): use that key (see the README on its backup)")
-    if stored is None and storing:
-        with writing(engine) as session:
-            _record_fingerprint(session, fingerprint)
     return key
 
 
@@ -240,8 +237,8 @@ def _record_fingerprint(session: Session, fingerprint: str) -> None:
 
 
 def _make_key(engine: Engine, key_file: Path) -> bytes:
-    """A new key, written beside the database only once its fingerprint is in the database's
-    transaction (a database that cannot be written gets no key file); a load that made one first
+    """A new key, written beside the database only once its fingerprint could be written to the
+    database (a database that cannot be written gets no key file); a load that stored one first
     (under the write lock) is followed."""
     key = secrets.token_hex(32).encode("utf-8")
     created = False
@@ -255,6 +252,7 @@ def _make_key(engine: Engine, key_file: Path) -> bytes:
             created = True
             with os.fdopen(descriptor, "w") as stream:
                 stream.write(key.decode("ascii") + "\n")
+            session.rollback()  # the fingerprint is stored with the first claims (kb.claims.load_claims_files)
     except BaseException:
         if created:
             key_file.unlink(missing_ok=True)
@@ -512,6 +510,7 @@ def load_claims_files(
             claims = _read_csv_file(path, skipped)
         identity = FileIdentity.of(path)
         with transaction(engine) as session:
+            _record_fingerprint(session, key_fingerprint(beneficiary_hash_key))
             summary = store_claims(session, _good_claims(claims, path, file_format, skipped), identity,
                                    file_format=file_format)
         report.files.append(ClaimsFileResult(path, file_format, summary, skipped, warnings))
