@@ -14,10 +14,12 @@ Exit statuses (the README lists them):
 from __future__ import annotations
 
 import errno
+import sqlite3
 import sys
 from functools import wraps
 
 import click
+import psycopg
 import sqlalchemy as sa
 
 from kb.database import DatabaseBusy, DatabaseUnwritable
@@ -52,7 +54,11 @@ def failure(error: BaseException) -> tuple[str, int] | None:
         where = f"{error.ctx.command_path}: " if error.ctx is not None else ""
         return where + error.format_message(), BAD_INPUT
     if isinstance(error, sa.exc.DBAPIError):
-        return _database_failure(error)
+        return _database_failure(error.orig if error.orig is not None else error,
+                                 operational=isinstance(error, sa.exc.OperationalError))
+    if isinstance(error, (sqlite3.Error, psycopg.Error)):  # raised by the driver itself (kb.bulk's COPY)
+        return _database_failure(error, operational=isinstance(error, (sqlite3.OperationalError,
+                                                                        psycopg.OperationalError)))
     if isinstance(error, OSError):
         where = f"{error.filename}: " if error.filename else ""
         reason = error.strerror or str(error)
@@ -62,9 +68,9 @@ def failure(error: BaseException) -> tuple[str, int] | None:
     return None
 
 
-def _database_failure(error: sa.exc.DBAPIError) -> tuple[str, int] | None:
-    text = str(error.orig).strip().splitlines()[0] if error.orig is not None else str(error)
-    sqlstate = getattr(error.orig, "sqlstate", None) or ""
+def _database_failure(error: BaseException, *, operational: bool) -> tuple[str, int] | None:
+    text = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    sqlstate = getattr(error, "sqlstate", None) or ""
     lowered = text.lower()
     database = _database_named()
     if "locked" in lowered or "busy" in lowered or sqlstate in ("55P03", "40P01"):
@@ -74,7 +80,7 @@ def _database_failure(error: sa.exc.DBAPIError) -> tuple[str, int] | None:
         return f"the database {database} cannot be written ({text})", UNWRITABLE
     if "disk is full" in lowered or "disk i/o" in lowered or sqlstate.startswith("53"):
         return f"the database {database} cannot be written ({text})", UNWRITABLE
-    if isinstance(error, sa.exc.OperationalError):
+    if operational:
         return f"the database {database} cannot be used ({text})", BUSY
     return None
 

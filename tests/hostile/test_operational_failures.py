@@ -107,7 +107,7 @@ def test_the_database_locked_by_another_writer(hhkb, tmp_path):
     try:
         with database.writing(engine) as session:
             if engine.dialect.name == "postgresql":  # a claims load waits on rows, not on the load lock
-                session.execute(sa.text("LOCK TABLE agency_claim IN EXCLUSIVE MODE"))
+                session.execute(sa.text("LOCK TABLE claim IN EXCLUSIVE MODE"))
                 hold = database.make_engine(hhkb.url)
                 with hold.connect() as connection:
                     connection.execute(sa.text("ALTER DATABASE " + f'"{engine.url.database}"' + " SET lock_timeout = '1s'"))
