@@ -17,10 +17,17 @@ Bad claims
 The beneficiary hash key
     Member identifiers are never stored: the readers replace them with an HMAC-SHA256 under a
     key. :func:`beneficiary_hash_key` takes it from ``HHKB_BENEFICIARY_KEY``; otherwise, for a
-    SQLite database, from a file beside it (``<database>.beneficiary-key``, created on first use
-    with 32 random bytes, readable by its owner only). A PostgreSQL database has no file beside it,
-    so there the variable must be set. The same key must be used for every load of one database,
-    or one beneficiary gets two keys. Messages never quote member ids or names.
+    SQLite database, from a file beside it (``<database>.beneficiary-key``, created by the first
+    claims load with 32 random bytes, readable by its owner only). A PostgreSQL database has no
+    file beside it, so there the variable must be set. Messages never quote member ids or names.
+
+    The same key must be used for every load of one database, or one beneficiary gets two keys and
+    the impact's adjustment and void matching fails. So the first claims load stores the key's
+    fingerprint (an HMAC of a fixed text under the key, never the key) and every later use checks
+    it: another key is refused, and a lost key file is never replaced by a new key while the
+    database holds claims or a fingerprint. A key is only made when it is stored with the
+    database's fingerprint: a command that only reads (``hhkb check`` of files) leaves no key file
+    behind, and with no key hashes its files under a key of its own run.
 
 Pricing
     :func:`to_period_claim` turns a stored claim into the pricer's ``PeriodClaim`` with one
@@ -44,6 +51,8 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
+import hmac
 import io
 import os
 import secrets
@@ -62,8 +71,8 @@ from sqlmodel import Session
 
 from kb.bulk import insert_rows
 from kb.claim_inputs import ClaimInputs, SuppliedInputs
-from kb.database import transaction
-from kb.models import AgencyClaim, AgencyClaimLine, Release
+from kb.database import sqlite_file, transaction, writing
+from kb.models import AgencyClaim, AgencyClaimLine, BeneficiaryKeyFingerprint, Release
 from kb.parameters import ConflictPolicy, ParameterError, YearTables, year_tables
 from kb.pricing import ClaimLine as PricingLine
 from kb.pricing import (
@@ -159,23 +168,96 @@ _LINE_LIMITS = _column_limits(AgencyClaimLine, _LINE_COLUMNS)
 # The beneficiary hash key
 
 
-def beneficiary_hash_key(engine: Engine) -> bytes:
-    """The key the readers hash member identifiers with, for this database (see the module doc)."""
+#: What the stored fingerprint is an HMAC-SHA256 of, under the key.
+_FINGERPRINT_TEXT = b"hhkb beneficiary key fingerprint, version 1"
+
+
+def key_fingerprint(key: bytes) -> str:
+    """The fingerprint the database keeps of ``key``: it tells keys apart and reveals nothing of them."""
+    return hmac.new(key, _FINGERPRINT_TEXT, hashlib.sha256).hexdigest()
+
+
+def beneficiary_hash_key(engine: Engine, *, storing: bool = False) -> bytes:
+    """The key the readers hash member identifiers with, for this database (see the module doc).
+
+    ``storing``: the hashes will be stored (a claims load): a key is made when there is none yet,
+    and its fingerprint kept. Without it, and with no key, a key of this run only is returned.
+    Raises ``LoadError`` for a key other than the database's, or a key lost from a database that
+    holds claims.
+    """
+    where = engine.url.render_as_string(hide_password=True)
+    key_file = _key_file(engine)
     value = os.environ.get(BENEFICIARY_KEY_VARIABLE)
     if value:
-        return value.encode("utf-8")
-    database = engine.url.database if engine.dialect.name == "sqlite" else None
-    if not database or database == ":memory:":
+        key, source = value.encode("utf-8"), BENEFICIARY_KEY_VARIABLE
+    elif key_file is not None and key_file.exists():
+        key, source = key_file.read_text().strip().encode("utf-8"), str(key_file)
+    elif storing and key_file is None:
+        raise LoadError(where, f"set {BENEFICIARY_KEY_VARIABLE} to the secret that keys the beneficiary hash "
+                               f"of this database")
+    else:
+        key, source = None, None
+    stored, holds_claims = _stored_fingerprint(engine)
+    if key is None:
+        if stored is not None or holds_claims:
+            raise LoadError(
+                key_file or where,
+                f"the beneficiary key of this database is missing (no {BENEFICIARY_KEY_VARIABLE} and no key file), "
+                f"and its claims were hashed under a key with fingerprint {stored[:16] if stored else 'unrecorded'}: "
+                f"restore the key file from its backup (a new key would give the same beneficiaries other hashes)")
+        if not storing:
+            return secrets.token_hex(32).encode("utf-8")
+        return _make_key(engine, key_file)
+    fingerprint = key_fingerprint(key)
+    if stored is not None and stored != fingerprint:
         raise LoadError(
-            str(engine.url.render_as_string(hide_password=True)),
-            f"set {BENEFICIARY_KEY_VARIABLE} to the secret that keys the beneficiary hash of this database",
-        )
-    path = Path(database + BENEFICIARY_KEY_SUFFIX)
-    if not path.exists():
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as stream:
-            stream.write(secrets.token_hex(32) + "\n")
-    return path.read_text().strip().encode("utf-8")
+            source,
+            f"this beneficiary key (fingerprint {fingerprint[:16]}) is not the key this database's claims were "
+            f"hashed with (fingerprint {stored[:16]}): use that key (see the README on its backup)")
+    return key
+
+
+def _key_file(engine: Engine) -> Path | None:
+    database = sqlite_file(engine.url)
+    return None if database is None else Path(str(database) + BENEFICIARY_KEY_SUFFIX)
+
+
+def _stored_fingerprint(engine: Engine) -> tuple[str | None, bool]:
+    """The fingerprint kept in the database, and whether it holds any claim."""
+    with Session(engine) as session:
+        stored = session.execute(sa.select(BeneficiaryKeyFingerprint.fingerprint)).scalar()
+        holds_claims = session.execute(sa.select(AgencyClaim.id).limit(1)).first() is not None
+    return stored, holds_claims
+
+
+def _record_fingerprint(session: Session, fingerprint: str) -> None:
+    if session.execute(sa.select(BeneficiaryKeyFingerprint.id)).first() is None:
+        session.add(BeneficiaryKeyFingerprint(id=1, fingerprint=fingerprint))
+        session.flush()
+
+
+def _make_key(engine: Engine, key_file: Path) -> bytes:
+    """A new key, written beside the database only once its fingerprint could be written to the
+    database (a database that cannot be written gets no key file); a load that stored one first
+    (under the write lock) is followed."""
+    key = secrets.token_hex(32).encode("utf-8")
+    created = False
+    try:
+        with writing(engine) as session:
+            if session.execute(sa.select(BeneficiaryKeyFingerprint.id)).first() is not None:
+                session.rollback()
+                return beneficiary_hash_key(engine, storing=True)
+            _record_fingerprint(session, key_fingerprint(key))
+            descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            created = True
+            with os.fdopen(descriptor, "w") as stream:
+                stream.write(key.decode("ascii") + "\n")
+            session.rollback()  # the fingerprint is stored with the first claims (kb.claims.load_claims_files)
+    except BaseException:
+        if created:
+            key_file.unlink(missing_ok=True)
+        raise
+    return key
 
 
 # --------------------------------------------------------------------------------------------
@@ -432,6 +514,7 @@ def load_claims_files(
             claims = _only_agencies(claims, path, file_format, frozenset(agencies))
         identity = FileIdentity.of(path)
         with transaction(engine) as session:
+            _record_fingerprint(session, key_fingerprint(beneficiary_hash_key))
             summary = store_claims(session, _good_claims(claims, path, file_format, skipped), identity,
                                    file_format=file_format)
         report.files.append(ClaimsFileResult(path, file_format, summary, skipped, warnings))

@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from kb import database, ingest, queries
-from kb.cli_common import console, reports_errors
+from kb.cli_common import Commands, console, reports_errors
 from reports.output import write_reports
 from reports.safety import echo, make_console
 
@@ -29,18 +29,28 @@ def _date(_ctx, _param, value):
 
 
 class Context:
+    """The database of this run: ``engine`` for commands that only read (a SQLite file opened
+    read-only), ``writer`` for those that store."""
+
     def __init__(self, url: str | None):
         self.url = url
         self._engine = None
+        self._writer = None
 
     @property
     def engine(self):
         if self._engine is None:
-            self._engine = database.open_database(self.url)
+            self._engine = database.open_database(self.url, read_only=True)
         return self._engine
 
+    @property
+    def writer(self):
+        if self._writer is None:
+            self._writer = database.open_database(self.url)
+        return self._writer
 
-@click.group()
+
+@click.group(cls=Commands)
 @click.option("--db", "url", envvar="HHKB_DATABASE_URL", metavar="URL",
               help="SQLAlchemy URL of the knowledge base (default: a SQLite file in the user's data folder).")
 @click.version_option(package_name="hhkb")
@@ -72,9 +82,11 @@ def db_upgrade(obj: Context):
 @click.option("--effective", callback=_date, help="Effective date for files whose name does not tell it (YYYY-MM-DD).")
 @click.option("--strict", is_flag=True,
               help="Refuse the load (store nothing) when a folder holds a file hhkb would skip (documentation aside).")
+@click.option("--wait", type=click.FloatRange(min=0), default=database.DEFAULT_WAIT, show_default=True, metavar="SECONDS",
+              help="How long to wait for another load of the same database to finish (0: do not wait; exit 3).")
 @click.pass_obj
 @reports_errors
-def load(obj: Context, paths, effective, strict):
+def load(obj: Context, paths, effective, strict, wait):
     """Load CMS files (zips, txt, xlsx, csv, or folders of them), recognised by their content.
 
     A folder load ends with the files it skipped and why; CMS's documentation (record layouts,
@@ -86,8 +98,9 @@ def load(obj: Context, paths, effective, strict):
                   console=make_console(stderr=True), transient=True) as progress:
         task = progress.add_task("reading", total=None)
         report = ingest.load_files(
-            obj.engine, paths, effective=effective, strict=strict,
+            obj.writer, paths, effective=effective, strict=strict, wait=wait,
             on_file=lambda path: progress.update(task, description=f"reading {path.name}"),
+            on_wait=lambda message: echo(f"waiting: {message}", err=True),
         )
     for summary in report.stored:
         echo(summary.describe())
@@ -683,8 +696,8 @@ def serve(obj: Context, host, port):
 
     from kb.web import create_app
 
-    echo(f"serving {obj.engine.url.render_as_string(hide_password=True)} on http://{host}:{port}/", err=True)
-    uvicorn.run(create_app(obj.engine), host=host, port=port, log_level="warning")
+    echo(f"serving {obj.writer.url.render_as_string(hide_password=True)} on http://{host}:{port}/", err=True)
+    uvicorn.run(create_app(obj.writer), host=host, port=port, log_level="warning")
 
 
 from kb.cli_claims import register; register(main)  # noqa: E402, E702

@@ -58,7 +58,7 @@ def claims_load(obj, paths, no_quality_data):
     """
     with _progress() as progress:
         progress.add_task("loading claims", total=None)
-        report = load_claims_files(obj.engine, paths, beneficiary_hash_key=beneficiary_hash_key(obj.engine),
+        report = load_claims_files(obj.writer, paths, beneficiary_hash_key=beneficiary_hash_key(obj.writer, storing=True),
                                    quality_data_submitted=not no_quality_data)
     for result in report.files:
         echo(result.summary.describe() + (f"; {len(result.skipped)} claims skipped" if result.skipped else ""))
@@ -129,7 +129,7 @@ def inputs_load(obj, paths):
     """
     from kb.claim_inputs import load_supplied_inputs
 
-    for summary in load_supplied_inputs(obj.engine, paths):
+    for summary in load_supplied_inputs(obj.writer, paths):
         echo(summary.describe())
 
 

@@ -58,7 +58,7 @@ def users_add(obj, username, role, password):
 
     Example: hhkb users add alice --role compliance
     """
-    with transaction(obj.engine) as session:
+    with transaction(obj.writer) as session:
         echo("added " + _describe(accounts.add_account(session, username, password, role=role)))
 
 
@@ -86,7 +86,7 @@ def users_disable(obj, username):
 
     Example: hhkb users disable alice
     """
-    with transaction(obj.engine) as session:
+    with transaction(obj.writer) as session:
         echo(_describe(accounts.set_disabled(session, username, True)))
 
 
@@ -99,7 +99,7 @@ def users_enable(obj, username):
 
     Example: hhkb users enable alice
     """
-    with transaction(obj.engine) as session:
+    with transaction(obj.writer) as session:
         echo(_describe(accounts.set_disabled(session, username, False)))
 
 
@@ -113,7 +113,7 @@ def users_set_role(obj, username, role):
 
     Example: hhkb users set-role alice coder
     """
-    with transaction(obj.engine) as session:
+    with transaction(obj.writer) as session:
         echo(_describe(accounts.set_role(session, username, role)))
 
 
@@ -128,7 +128,7 @@ def users_password(obj, username, password):
 
     Example: hhkb users password alice
     """
-    with transaction(obj.engine) as session:
+    with transaction(obj.writer) as session:
         accounts.set_password(session, username, password)
     echo(f"password of {username} changed")
 
@@ -143,7 +143,7 @@ def users_grant(obj, username, agency):
 
     Example: hhkb users grant alice 9000000018
     """
-    with transaction(obj.engine) as session:
+    with transaction(obj.writer) as session:
         echo(_describe(accounts.grant(session, username, agency)))
 
 
@@ -157,7 +157,7 @@ def users_revoke(obj, username, agency):
 
     Example: hhkb users revoke alice 9000000018
     """
-    with transaction(obj.engine) as session:
+    with transaction(obj.writer) as session:
         echo(_describe(accounts.revoke(session, username, agency)))
 
 

@@ -1,9 +1,12 @@
 """Loading files into the knowledge base: recognise each file by its content, parse, store.
 
-Each file is parsed completely before anything is written, then stored in its own transaction: a
-bad file changes nothing, and the files before it stay loaded. Within a source, files are stored
-in effective-date order whatever order they were named in (HCPCS files loaded by earlier calls are
-re-sequenced by ``kb.hcpcs_sequence``).
+Each file is parsed completely before anything is written. A load then stores its files in one
+transaction holding the database's write lock (``kb.database.writing``), each file in a savepoint:
+two loads at once give what one after the other gives, a multi-document source (the versions of a
+corrections zip) is never split by another load, a load killed mid-way leaves the database as it
+was, and a file refused while storing changes nothing while the files before it stay loaded.
+Within a source, files are stored in effective-date order whatever order they were named in (HCPCS
+files loaded by earlier calls are re-sequenced by ``kb.hcpcs_sequence``).
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
-from kb.database import transaction
+from kb.database import DEFAULT_WAIT, transaction, writing
 from kb.store import (
     FileIdentity,
     StoreSummary,
@@ -138,6 +142,8 @@ def load_files(
     catalogue: Catalogue | None = None,
     on_file: Callable[[Path], None] | None = None,
     strict: bool = False,
+    wait: float = DEFAULT_WAIT,
+    on_wait: Callable[[str], None] | None = None,
 ) -> LoadReport:
     """Load every file named (folders: every file in them that hhkb recognises).
 
@@ -147,10 +153,13 @@ def load_files(
     A file named on its own that hhkb does not recognise is an error; inside a folder it is
     reported as skipped, with the reason (CMS's documentation is named as such). ``strict`` makes
     any skipped file other than documentation an error, raised before anything is stored.
+
+    Storing waits up to ``wait`` seconds for another load of the same database to finish
+    (``on_wait`` is told when it starts waiting), then raises ``kb.database.DatabaseBusy``.
     """
     catalogues = _Catalogues(catalogue)
     report = LoadReport()
-    pending: list[tuple[tuple, Callable[[], StoreSummary]]] = []
+    pending: list[tuple[tuple, Callable[[Session], StoreSummary]]] = []
     releases_by_folder: dict[Path, list[FileIdentity]] = {}
     change_reports: list[tuple[Path, FileIdentity]] = []
     for path, named in expand(paths):
@@ -181,7 +190,7 @@ def load_files(
                 continue
             parsed = hcpcs.read_hcpcs(path, effective=effective)
             pending.append(((0, parsed.effective_date, parsed.published_date or date.min, path.name),
-                            _hcpcs_step(engine, parsed, identity)))
+                            _hcpcs_step(parsed, identity)))
         elif kind == "hcpcs-change-report":
             with transaction(engine) as session:
                 existing = find_release(session, "hcpcs-change-report", identity.sha256)
@@ -193,32 +202,51 @@ def load_files(
             for document in hcpcs_corrections.read_corrections(path):
                 corrected_release = date(document.release_year, 1, 1)
                 pending.append(((0, corrected_release, document.knowledge_date, path.name, document.version),
-                                _corrections_step(engine, document, identity)))
+                                _corrections_step(document, identity)))
         elif kind == "catalogue":
             text = read_catalogue_text(path)
             entries = parse_catalogue(text, path, check_references=False).rules
             effective = min((rule.effective for rule in entries if rule.effective), default=date.min)
-            pending.append(((-1, effective, path.name), _catalogue_step(engine, path, text, identity, catalogues)))
+            pending.append(((-1, effective, path.name), _catalogue_step(path, text, identity, catalogues)))
         elif kind in ("pending", "scenario"):
             text = read_catalogue_text(path)
             (parse_pending if kind == "pending" else parse_scenario)(text, path)  # a bad file stops the load here
-            pending.append(((3, date.min, date.min, path.name), _text_step(engine, kind, path, text, identity)))
+            pending.append(((3, date.min, date.min, path.name), _text_step(kind, path, text, identity)))
         else:
             table = hhpps.read_hhpps_table(path)
             report.warnings.extend(f"{path.name}: {warning}" for warning in table.warnings)
             pending.append(((1, table.effective_date or RURAL_ADDON_EFFECTIVE, date.min, path.name),
-                            _hhpps_step(engine, table, identity, catalogues)))
+                            _hhpps_step(table, identity, catalogues)))
     for path, identity in change_reports:
         pending.append(((2, date.min, date.min, path.name),
-                        _change_report_step(engine, path, identity, releases_by_folder.get(path.parent, []))))
+                        _change_report_step(path, identity, releases_by_folder.get(path.parent, []))))
     refused = [skipped for skipped in report.skipped if not skipped.documentation]
     if strict and refused:
         first = refused[0]
         raise LoadError(first.path, f"skipped ({first.reason}) and --strict refuses skipped files"
                         + (f"; {len(refused) - 1} more skipped" if len(refused) > 1 else ""))
-    for _key, step in sorted(pending, key=lambda item: item[0]):
-        report.stored.append(step())
+    if pending:
+        _store(engine, [step for _key, step in sorted(pending, key=lambda item: item[0])], report,
+               wait=wait, on_wait=on_wait)
     return report
+
+
+def _store(engine: Engine, steps: list[Callable[[Session], StoreSummary]], report: LoadReport, *,
+           wait: float, on_wait: Callable[[str], None] | None) -> None:
+    """Every step in one transaction under the write lock, each in a savepoint: a step refused
+    with ``LoadError`` is undone alone, the steps before it are committed, and the error raised."""
+    refused: LoadError | None = None
+    with writing(engine, wait=wait, on_wait=on_wait) as session:
+        for step in steps:
+            try:
+                with session.begin_nested():
+                    summary = step(session)
+            except LoadError as error:
+                refused = error
+                break
+            report.stored.append(summary)
+    if refused is not None:
+        raise refused
 
 
 def _unrecognised(path: Path) -> Skipped:
@@ -229,16 +257,15 @@ def _unrecognised(path: Path) -> Skipped:
     return Skipped(path, "not a source hhkb loads")
 
 
-def _hcpcs_step(engine: Engine, parsed, identity: FileIdentity) -> Callable[[], StoreSummary]:
-    def step() -> StoreSummary:
-        with transaction(engine) as session:
-            return store_hcpcs_release(session, parsed, identity)
+def _hcpcs_step(parsed, identity: FileIdentity) -> Callable[[Session], StoreSummary]:
+    def step(session: Session) -> StoreSummary:
+        return store_hcpcs_release(session, parsed, identity)
 
     return step
 
 
-def _change_report_step(engine: Engine, path: Path, identity: FileIdentity,
-                        beside: list[FileIdentity]) -> Callable[[], StoreSummary]:
+def _change_report_step(path: Path, identity: FileIdentity,
+                        beside: list[FileIdentity]) -> Callable[[Session], StoreSummary]:
     """CMS's change report of a quarter names no date: it reports on the HCPCS release file loaded
     beside it (the same folder, the same load), whose dates it takes."""
     if len(beside) != 1:
@@ -249,18 +276,16 @@ def _change_report_step(engine: Engine, path: Path, identity: FileIdentity,
     parsed = hcpcs_changes.read_hcpcs_changes(path)
     (release_identity,) = beside
 
-    def step() -> StoreSummary:
-        with transaction(engine) as session:
-            describes = find_release(session, "hcpcs", release_identity.sha256)
-            return store_hcpcs_change_report(session, parsed, identity, describes=describes)
+    def step(session: Session) -> StoreSummary:
+        describes = find_release(session, "hcpcs", release_identity.sha256)
+        return store_hcpcs_change_report(session, parsed, identity, describes=describes)
 
     return step
 
 
-def _corrections_step(engine: Engine, document, identity: FileIdentity) -> Callable[[], StoreSummary]:
-    def step():
-        with transaction(engine) as session:
-            return store_hcpcs_corrections(session, document, identity)
+def _corrections_step(document, identity: FileIdentity) -> Callable[[Session], StoreSummary]:
+    def step(session: Session):
+        return store_hcpcs_corrections(session, document, identity)
 
     return step
 
@@ -284,52 +309,49 @@ class _Catalogues:
         return self._read
 
 
-def _catalogue_step(engine: Engine, path: Path, text: str, identity: FileIdentity,
-                    catalogues: _Catalogues) -> Callable[[], StoreSummary]:
-    def step() -> StoreSummary:
-        with transaction(engine) as session:
-            summary = store_catalogue_release(session, path, text, identity)
+def _catalogue_step(path: Path, text: str, identity: FileIdentity,
+                    catalogues: _Catalogues) -> Callable[[Session], StoreSummary]:
+    def step(session: Session) -> StoreSummary:
+        summary = store_catalogue_release(session, path, text, identity)
         catalogues.changed()
         return summary
 
     return step
 
 
-def _text_step(engine: Engine, kind: str, path: Path, text: str, identity: FileIdentity) -> Callable[[], StoreSummary]:
+def _text_step(kind: str, path: Path, text: str, identity: FileIdentity) -> Callable[[Session], StoreSummary]:
     store = store_pending_release if kind == "pending" else store_scenario_release
 
-    def step() -> StoreSummary:
-        with transaction(engine) as session:
-            return store(session, path, text, identity)
+    def step(session: Session) -> StoreSummary:
+        return store(session, path, text, identity)
 
     return step
 
 
-def _hhpps_step(engine: Engine, table, identity: FileIdentity, catalogues: _Catalogues) -> Callable[[], StoreSummary]:
+def _hhpps_step(table, identity: FileIdentity, catalogues: _Catalogues) -> Callable[[Session], StoreSummary]:
     if table.effective_date is not None:
         effective, effective_basis = table.effective_date, "the effectiveDate column of its rows"
     else:
         effective = RURAL_ADDON_EFFECTIVE
         effective_basis = "undated table; CMS's pricer applies the rural add-on tables from CY2019"
 
-    def step() -> StoreSummary:
-        with transaction(engine) as session:
-            rule = next(
-                (r for r in catalogues.of(session).rules
-                 if r.kind == "hh_pps_rule" and r.effective == effective and not r.corrects),
-                None,
-            )
-            if rule is not None and rule.published is not None:
-                published, published_basis, regulation = (
-                    rule.published, f"publication of {rule.document_id} ({rule.citation})", rule.document_id)
-            else:  # knowledge time comes from the source, never from the clock
-                published, published_basis, regulation = effective, (
-                    "no rule in the catalogue dates this table (load the year's rule as a catalogue file): "
-                    "taken as known from its effective date"), None
-            return store_hhpps_table(
-                session, table, identity,
-                effective_date=effective, effective_date_basis=effective_basis,
-                published_date=published, published_date_basis=published_basis, regulation=regulation,
-            )
+    def step(session: Session) -> StoreSummary:
+        rule = next(
+            (r for r in catalogues.of(session).rules
+             if r.kind == "hh_pps_rule" and r.effective == effective and not r.corrects),
+            None,
+        )
+        if rule is not None and rule.published is not None:
+            published, published_basis, regulation = (
+                rule.published, f"publication of {rule.document_id} ({rule.citation})", rule.document_id)
+        else:  # knowledge time comes from the source, never from the clock
+            published, published_basis, regulation = effective, (
+                "no rule in the catalogue dates this table (load the year's rule as a catalogue file): "
+                "taken as known from its effective date"), None
+        return store_hhpps_table(
+            session, table, identity,
+            effective_date=effective, effective_date_basis=effective_basis,
+            published_date=published, published_date_basis=published_basis, regulation=regulation,
+        )
 
     return step

@@ -393,3 +393,13 @@ class ReviewSignOff(SQLModel, table=True):
     signed_at: datetime = Field(sa_type=sa.DateTime)  # UTC
     content_sha256: str = Field(max_length=64)
     content: str = Field(sa_type=sa.Text)
+
+
+class BeneficiaryKeyFingerprint(SQLModel, table=True):
+    """Which key the database's beneficiary hashes were made with, without the key: an HMAC of a
+    fixed text under it (``kb.claims``). One row; a load under another key is refused."""
+
+    __tablename__ = "beneficiary_key_fingerprint"
+
+    id: int | None = Field(default=None, primary_key=True)
+    fingerprint: str = Field(max_length=64)

@@ -20,8 +20,10 @@ def write_atomically(path: Path, text: str) -> Path:
             os.fsync(stream.fileno())
         os.chmod(temporary, 0o644)
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as error:
         Path(temporary).unlink(missing_ok=True)
+        if isinstance(error, OSError) and error.filename is None:  # say where (a full disk names no file)
+            raise OSError(error.errno, error.strerror, str(path)) from error
         raise
     return path
 

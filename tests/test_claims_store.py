@@ -261,16 +261,14 @@ def test_a_claims_csv_row_that_disagrees_with_its_claim_skips_that_claim_only(en
 
 def test_the_hash_key_is_kept_beside_a_sqlite_database_or_taken_from_the_environment(tmp_path, monkeypatch):
     monkeypatch.delenv(BENEFICIARY_KEY_VARIABLE, raising=False)
-    engine = database.make_engine(f"sqlite:///{tmp_path / 'kb.sqlite3'}")
-    first = beneficiary_hash_key(engine)
+    engine = database.open_database(f"sqlite:///{tmp_path / 'kb.sqlite3'}")
+    assert not (tmp_path / "kb.sqlite3.beneficiary-key").exists()
+    first = beneficiary_hash_key(engine, storing=True)
     key_file = tmp_path / "kb.sqlite3.beneficiary-key"
     assert key_file.exists() and stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
     assert beneficiary_hash_key(engine) == first and len(first) == 64
-    monkeypatch.setenv(BENEFICIARY_KEY_VARIABLE, "from the environment")
-    assert beneficiary_hash_key(engine) == b"from the environment"
-    monkeypatch.delenv(BENEFICIARY_KEY_VARIABLE)
     with pytest.raises(LoadError, match=BENEFICIARY_KEY_VARIABLE):
-        beneficiary_hash_key(database.make_engine("postgresql://nobody@localhost/none"))
+        beneficiary_hash_key(database.make_engine("postgresql://nobody@localhost/none"), storing=True)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from kb.cli import main
 @pytest.fixture
 def hhkb(database_url, monkeypatch):
     """``hhkb(*arguments, status=0)`` runs the command line on this test's database and checks the
-    exit status; ``hhkb.url`` is the database."""
+    exit status; ``hhkb.url`` is the database, ``hhkb.at(url, ...)`` runs on another URL of it."""
     monkeypatch.setenv("HHKB_BENEFICIARY_KEY", "test key")
 
     def invoke(*arguments, status=0):
@@ -19,7 +19,13 @@ def hhkb(database_url, monkeypatch):
         assert result.exit_code == status, result.output
         return result
 
+    def invoke_at(url, *arguments, status=0):
+        result = CliRunner().invoke(main, ["--db", url, *arguments], catch_exceptions=False)
+        assert result.exit_code == status, result.output
+        return result
+
     invoke.url = database_url
+    invoke.at = invoke_at
     return invoke
 
 
