@@ -163,12 +163,15 @@ def code_history(session: Session, code: str) -> CodeHistory | None:
     identity = version_rows[0]
     version_rows = [row for row in version_rows if row.id is not None]
     number = {row.id: n for n, row in enumerate(version_rows, start=1)}
+    # The listings found through their versions, by index: the listing's own key starts with the
+    # release, so on SQLite a filter on its code alone read every listing.
     listing = HcpcsListing.__table__
     listing_rows = session.execute(
         sa.select(listing.c.version_id, listing.c.action_code, listing.c.action_effective_date, Release.label,
                   Release.effective_date, Release.published_date)
         .join(Release, Release.id == listing.c.release_id)
-        .where(listing.c.code_id == identity.identity_id)
+        .join(version, version.c.id == listing.c.version_id)
+        .where(version.c.code_id == identity.identity_id, listing.c.code_id == identity.identity_id)
         .order_by(Release.effective_date, Release.published_date, Release.id)
     ).all()
     labels = {}
