@@ -5,6 +5,7 @@ cookie is kept. On SQLite and PostgreSQL for the app; the middleware's rules on 
 from __future__ import annotations
 
 import asyncio
+import time
 
 import httpx
 from fastapi.testclient import TestClient
@@ -110,15 +111,21 @@ def test_what_is_kept_is_bounded_in_bytes():
     assert ("/" + "e" * 60, b"") not in app.kept
 
 
-def test_requests_arriving_together_share_one_read_of_the_state():
+def test_requests_arriving_together_share_one_read_of_the_state_and_one_computation():
     reads: list[int] = []
+    computed: list[int] = []
     state = [1]
 
     def read_state() -> tuple:
         reads.append(state[0])
         return (state[0],)
 
-    inner = Starlette(routes=[Route("/{name}", lambda request: PlainTextResponse(f"state {state[0]}"))])
+    def answer(request):
+        computed.append(state[0])
+        time.sleep(0.05)  # long enough for the others to arrive while it is computed
+        return PlainTextResponse(f"state {state[0]}")
+
+    inner = Starlette(routes=[Route("/{name}", answer)])
     app = AnswerCache(inner, state=read_state)
 
     async def together() -> list[str]:
@@ -132,3 +139,4 @@ def test_requests_arriving_together_share_one_read_of_the_state():
     texts = asyncio.run(together())
     assert texts[:20] == ["state 1"] * 20 and texts[20] == "state 2"
     assert 2 <= len(reads) < 20
+    assert computed == [1, 2]

@@ -5,7 +5,8 @@ loaded files stay the same.
 :class:`AnswerCache` is an ASGI middleware in front of the app. For each GET it reads the state of
 the knowledge base (``kb.queries.knowledge_state``: one small query, so a file loaded by another
 process is seen at the next request), and answers from what it kept for that URL in that state
-and on that day; otherwise the app answers and a 200 is kept. What it keeps is bounded in bytes
+and on that day; otherwise the app answers and a 200 is kept. Requests for a URL whose answer is
+being computed wait for it rather than compute it again. What it keeps is bounded in bytes
 (least recently used first out) and dropped whole when the state or the day changes.
 
 Like a shared HTTP cache (RFC 9111, section 3.5), it neither answers nor keeps a request that
@@ -45,6 +46,7 @@ class AnswerCache:
         self.kept_for: tuple | None = None  # (state, day) of what is kept
         self.kept_bytes = 0
         self.hits = self.misses = 0
+        self.computing: dict[tuple[str, bytes], tuple[tuple, asyncio.Event]] = {}  # URL -> (state, done)
         self.arrivals = 0  # GETs counted as they arrive
         self.reading: tuple[int, asyncio.Future] | None = None  # the read of the state under way, and
         # the number of arrivals before it began
@@ -59,7 +61,10 @@ class AnswerCache:
             self.kept.clear()
             self.kept_bytes, self.kept_for = 0, generation
         key = (scope["path"], scope["query_string"])
-        kept = self.kept.get(key)
+        computing = self.computing.get(key)
+        if computing is not None and computing[0] == generation:  # the same answer is being computed:
+            await computing[1].wait()  # wait for it rather than compute it again
+        kept = self.kept.get(key) if generation == self.kept_for else None
         if kept is not None:
             self.hits += 1
             self.kept.move_to_end(key)
@@ -67,6 +72,8 @@ class AnswerCache:
             await send({"type": "http.response.body", "body": kept.body})
             return
         self.misses += 1
+        done = asyncio.Event()
+        self.computing.setdefault(key, (generation, done))
         started: dict = {}
         body: list[bytes] = []
 
@@ -79,7 +86,12 @@ class AnswerCache:
                     self._keep(generation, key, started, b"".join(body))
             await send(message)
 
-        await self.app(scope, receive, keep_and_send)
+        try:
+            await self.app(scope, receive, keep_and_send)
+        finally:
+            done.set()
+            if self.computing.get(key, (None, None))[1] is done:
+                del self.computing[key]
 
     async def _state_now(self) -> tuple:
         """The state of the knowledge base read after this request arrived. Requests arriving
