@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import weakref
 from dataclasses import dataclass
 from datetime import date
 
@@ -143,26 +145,38 @@ class CodeHistory:
 
 
 def code_history(session: Session, code: str) -> CodeHistory | None:
+    """Every version of a code and every release's listing of it, in two queries."""
     code = code.strip().upper()
-    identity = session.exec(sa.select(HcpcsCode).where(HcpcsCode.code == code)).scalar_one_or_none()
-    if identity is None:
+    version = HcpcsVersion.__table__
+    first_release = Release.__table__.alias("first_release")
+    version_rows = session.execute(
+        sa.select(HcpcsCode.id.label("identity_id"), HcpcsCode.code.label("identity_code"),
+                  HcpcsCode.kind.label("identity_kind"), version, first_release.c.label.label("first_release_label"))
+        .select_from(HcpcsCode)
+        .outerjoin(version, version.c.code_id == HcpcsCode.id)
+        .outerjoin(first_release, first_release.c.id == version.c.first_release_id)
+        .where(HcpcsCode.code == code)
+        .order_by(version.c.effective_from, version.c.known_from, version.c.id)
+    ).all()
+    if not version_rows:
         return None
-    version_rows = session.exec(
-        sa.select(HcpcsVersion)
-        .where(HcpcsVersion.code_id == identity.id)
-        .order_by(HcpcsVersion.effective_from, HcpcsVersion.known_from, HcpcsVersion.id)
-    ).scalars().all()
+    identity = version_rows[0]
+    version_rows = [row for row in version_rows if row.id is not None]
     number = {row.id: n for n, row in enumerate(version_rows, start=1)}
+    # The listings found through their versions, by index: the listing's own key starts with the
+    # release, so on SQLite a filter on its code alone read every listing.
+    listing = HcpcsListing.__table__
     listing_rows = session.execute(
-        sa.select(HcpcsListing, Release)
-        .join(Release, Release.id == HcpcsListing.release_id)
-        .where(HcpcsListing.code_id == identity.id)
+        sa.select(listing.c.version_id, listing.c.action_code, listing.c.action_effective_date, Release.label,
+                  Release.effective_date, Release.published_date)
+        .join(Release, Release.id == listing.c.release_id)
+        .join(version, version.c.id == listing.c.version_id)
+        .where(version.c.code_id == identity.identity_id, listing.c.code_id == identity.identity_id)
         .order_by(Release.effective_date, Release.published_date, Release.id)
     ).all()
     labels = {}
-    for listing, release in listing_rows:
-        labels.setdefault(listing.version_id, []).append(release.label)
-    release_labels = dict(session.execute(sa.select(Release.id, Release.label)).all())
+    for row in listing_rows:
+        labels.setdefault(row.version_id, []).append(row.label)
     versions = tuple(
         CodeVersion(
             number=number[row.id],
@@ -171,8 +185,8 @@ def code_history(session: Session, code: str) -> CodeHistory | None:
             effective_to_known_from=row.effective_to_known_from,
             known_from=row.known_from,
             known_to=row.known_to,
-            first_release=release_labels[row.first_release_id],
-            last_release=(labels.get(row.id) or [release_labels[row.first_release_id]])[-1],
+            first_release=row.first_release_label,
+            last_release=(labels.get(row.id) or [row.first_release_label])[-1],
             action_code=row.action_code,
             action_effective_date=row.action_effective_date,
             fields={name: _field_value(name, getattr(row, name)) for name in STATE_FIELDS},
@@ -181,16 +195,16 @@ def code_history(session: Session, code: str) -> CodeHistory | None:
     )
     listings = tuple(
         Listing(
-            release_label=release.label,
-            release_effective_date=release.effective_date,
-            published_date=release.published_date,
-            action_code=listing.action_code,
-            action_effective_date=listing.action_effective_date,
-            version_number=number[listing.version_id],
+            release_label=row.label,
+            release_effective_date=row.effective_date,
+            published_date=row.published_date,
+            action_code=row.action_code,
+            action_effective_date=row.action_effective_date,
+            version_number=number[row.version_id],
         )
-        for listing, release in listing_rows
+        for row in listing_rows
     )
-    return CodeHistory(code=identity.code, kind=identity.kind, versions=versions, listings=listings)
+    return CodeHistory(code=identity.identity_code, kind=identity.identity_kind, versions=versions, listings=listings)
 
 
 def _field_value(name: str, value):
@@ -208,45 +222,106 @@ class SearchHit:
     termination_date: date | None
 
 
+_KNOWLEDGE_STATE = sa.select(sa.func.count(Release.id), sa.func.max(Release.id),
+                             sa.select(Release.sha256).order_by(Release.id.desc()).limit(1).scalar_subquery())
+
+
+def knowledge_state(session: Session | sa.Connection) -> tuple:
+    """What identifies the files loaded in the knowledge base: the number of releases, the newest
+    release id and that release's sha256. Every load adds a release row in the transaction that
+    stores the file, so an answer computed from the database holds as long as this is unchanged."""
+    return tuple(session.execute(_KNOWLEDGE_STATE).one())
+
+
+@dataclass(frozen=True)
+class _Searchable:
+    hit: SearchHit
+    code: str  # lower case, as are the two descriptions
+    short_description: str
+    long_description: str
+    text: str  # the three joined by a line break, which no word of a question holds
+
+
+class SearchIndex:
+    """The latest known description of every code, lowered once: what :func:`search_codes` reads.
+
+    Made from the database in one query and kept, for each database, until a file is loaded
+    (:func:`knowledge_state` changes); a search is then a scan in memory, with no query.
+    """
+
+    def __init__(self, rows):
+        entries = []
+        for code, short, long, effective_from, termination_date in rows:
+            lowered = (code.lower(), short.lower(), long.lower())
+            entries.append(_Searchable(SearchHit(code, short, long, effective_from, termination_date),
+                                       *lowered, "\n".join(lowered)))
+        self.entries = tuple(entries)
+
+    @classmethod
+    def of(cls, session: Session) -> SearchIndex:
+        version = HcpcsVersion.__table__
+        latest = (
+            sa.select(version.c.code_id, sa.func.max(version.c.effective_from).label("effective_from"))
+            .where(version.c.known_to.is_(None))
+            .group_by(version.c.code_id)
+            .subquery()
+        )
+        return cls(session.execute(
+            sa.select(HcpcsCode.code, version.c.short_description, version.c.long_description,
+                      version.c.effective_from, version.c.termination_date)
+            .join(version, version.c.code_id == HcpcsCode.id)
+            .join(latest, sa.and_(latest.c.code_id == version.c.code_id,
+                                  latest.c.effective_from == version.c.effective_from))
+            .where(version.c.known_to.is_(None))
+            .order_by(HcpcsCode.code)
+        ).all())
+
+    def search(self, text: str, *, limit: int) -> list[SearchHit]:
+        words = [w for w in text.lower().split() if w]
+        phrase = " ".join(words)
+
+        def rank(entry: _Searchable) -> int:
+            if entry.code == phrase:
+                return 0
+            if entry.code.startswith(phrase):
+                return 1
+            if phrase in entry.short_description:
+                return 2
+            if phrase in entry.long_description:
+                return 3
+            return 4
+
+        found = self.entries
+        for word in words:
+            found = [entry for entry in found if word in entry.text]
+        ranked = sorted(found, key=lambda entry: (rank(entry), entry.code))
+        return [entry.hit for entry in ranked[:limit]]
+
+
+_search_indexes: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # engine -> (state, SearchIndex)
+_search_index_lock = threading.Lock()
+
+
+def search_index(session: Session) -> SearchIndex:
+    """The search index of the session's database as it is now: made once per set of loaded files."""
+    engine = session.get_bind().engine
+    state = knowledge_state(session)
+    kept = _search_indexes.get(engine)
+    if kept is not None and kept[0] == state:
+        return kept[1]
+    with _search_index_lock:  # concurrent first searches make it once
+        kept = _search_indexes.get(engine)
+        if kept is None or kept[0] != state:
+            kept = _search_indexes[engine] = (state, SearchIndex.of(session))
+    return kept[1]
+
+
 def search_codes(session: Session, text: str, *, limit: int = 50) -> list[SearchHit]:
     """Codes whose latest known description contains every word of ``text`` (any case; ``%`` and
     ``_`` are the characters themselves, not wildcards), ranked: the code itself, then codes
     starting with the text, then descriptions holding the words as one phrase (short, then long),
     then the rest; by code within a rank."""
-    words = [w for w in text.lower().split() if w]
-    phrase = " ".join(words)
-    version = HcpcsVersion.__table__
-    latest = (
-        sa.select(version.c.code_id, sa.func.max(version.c.effective_from).label("effective_from"))
-        .where(version.c.known_to.is_(None))
-        .group_by(version.c.code_id)
-        .subquery()
-    )
-    query = (
-        sa.select(HcpcsCode.code, version.c.short_description, version.c.long_description,
-                  version.c.effective_from, version.c.termination_date)
-        .join(version, version.c.code_id == HcpcsCode.id)
-        .join(latest, sa.and_(latest.c.code_id == version.c.code_id, latest.c.effective_from == version.c.effective_from))
-        .where(version.c.known_to.is_(None))
-        .order_by(
-            sa.case(
-                (sa.func.lower(HcpcsCode.code) == phrase, 0),
-                (sa.func.lower(HcpcsCode.code).like(f"{phrase}%"), 1),
-                (sa.func.lower(version.c.short_description).like(f"%{phrase}%"), 2),
-                (sa.func.lower(version.c.long_description).like(f"%{phrase}%"), 3),
-                else_=4,
-            ),
-            HcpcsCode.code,
-        )
-        .limit(limit)
-    )
-    for word in words:
-        query = query.where(
-            sa.or_(sa.func.lower(version.c.long_description).contains(word, autoescape=True),
-                   sa.func.lower(version.c.short_description).contains(word, autoescape=True),
-                   sa.func.lower(HcpcsCode.code).contains(word, autoescape=True))
-        )
-    return [SearchHit(*row) for row in session.execute(query).all()]
+    return search_index(session).search(text, limit=limit)
 
 
 def close_codes(session: Session, text: str, *, limit: int = 10) -> list[str]:

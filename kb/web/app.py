@@ -13,7 +13,6 @@ from functools import lru_cache
 from typing import Annotated, Literal
 from urllib.parse import parse_qsl, urlencode
 
-import sqlalchemy as sa
 from fastapi import FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -22,12 +21,12 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from kb import answers, database
-from kb.models import Release
+from kb import answers, database, queries
 from kb.parameters import ParameterError
 from kb.review import HOME_HEALTH_WATCH_LIST, ReviewError, annual_review
 from kb.store import catalogue_of
 from kb.web import auth, pages
+from kb.web.cache import AnswerCache
 from reports import changes as change_reports
 from reports.templating import environment
 
@@ -87,6 +86,13 @@ def create_app(engine: Engine | str, settings: "auth.WebSettings | None" = None)
     def session() -> Session:
         return Session(engine)
 
+    # One statement needs no transaction: on PostgreSQL that saves the BEGIN and ROLLBACK round trips.
+    reader = engine.execution_options(isolation_level="AUTOCOMMIT") if engine.dialect.name == "postgresql" else engine
+
+    def knowledge_state() -> tuple:
+        with reader.connect() as connection:
+            return queries.knowledge_state(connection)
+
     def page(template: str, status_code: int = 200, **context) -> HTMLResponse:
         context.setdefault("today_year", date.today().year)
         return HTMLResponse(templates.get_template(template).render(md=str, **context), status_code=status_code)
@@ -138,16 +144,12 @@ def create_app(engine: Engine | str, settings: "auth.WebSettings | None" = None)
 
     # --- the annual review is computed once per year, policy and set of loaded files --------------
 
-    def loaded_fingerprint() -> tuple:
-        with session() as db:
-            return tuple(db.execute(sa.select(sa.func.count(Release.id), sa.func.max(Release.id))).one())
-
     @lru_cache(maxsize=16)
-    def cached_review(year: int, policy: str, fingerprint: tuple):
+    def cached_review(year: int, policy: str, state: tuple):
         return ask(lambda db: annual_review(db, catalogue_of(db), year, conflict_policy=policy))
 
     def review_of(year: int, policy: str):
-        return cached_review(year, policy, loaded_fingerprint())
+        return cached_review(year, policy, knowledge_state())
 
     # --- home ----------------------------------------------------------------------------------
 
@@ -365,6 +367,9 @@ def create_app(engine: Engine | str, settings: "auth.WebSettings | None" = None)
     auth.install(app, engine, settings or auth.WebSettings.from_environment(),
                  lambda status, title, message: ErrorBody(error=ErrorDetail(status=status, title=title,
                                                                             message=message)).model_dump())
+    # The kept answers stand outside the session layer, so they see every cookie it sets: an answer
+    # that starts a session (a form with its CSRF token) is never kept for another visitor.
+    app.add_middleware(AnswerCache, state=knowledge_state)
     from kb.web import account_pages, claims_pages  # they use this module's error shapes
 
     app.include_router(account_pages.router())
