@@ -15,7 +15,8 @@ date and a later knowledge date. So nothing is overwritten here. Applying an eve
 
 The document becomes a ``release`` row: source ``hcpcs-corrections``, label ``2018 corrections V2``,
 effective date January 1 of the corrected release's year, published date the document's knowledge
-date with its basis. One zip holds several versions, so a version's identity is
+date with its basis (a document read from a file of its own has none: it is taken as known from
+its effective date, as an HCPCS release without a publication date is, and the basis says so). One zip holds several versions, so a version's identity is
 ``sha256(zip sha256 + "!" + member)`` (``correction_identity``); a document read from a file of its
 own keeps the file's sha256. Storing a document a second time finds that identity and changes
 nothing.
@@ -197,6 +198,12 @@ def store_hcpcs_corrections(
     existing = find_release(session, SOURCE, version_identity.sha256)
     if existing is not None:
         return CorrectionSummary(release=existing, already_loaded=True)
+    if document.knowledge_date is None:  # as kb.store does for an HCPCS release without a date
+        document = dataclasses.replace(
+            document, knowledge_date=date(document.release_year, 1, 1),
+            knowledge_date_basis=f"{document.knowledge_date_basis}; taken as known from its effective date, "
+                                 "the corrected release's",
+        )
 
     where = _where(document)
     title_row = _title_row(document)
