@@ -12,12 +12,14 @@ release, a release after its corrections, version 1 after version 2) is slotted 
 transaction, the derived HCPCS tables (codes, versions, listings, correction outcomes) are emptied
 and every stored file is applied again, in order, from what the knowledge base keeps of it: a
 release's records from its listings and the versions they show, a corrections document's rows
-with their field changes. The result is the one loading the files in publication order gives;
-only row ids differ.
+with their field changes. The stored files are read once, applied in memory
+(``kb.hcpcs_tables``) and the result written once. The result is the one loading the files in
+publication order gives; only row ids differ.
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import operator
 
@@ -28,13 +30,10 @@ from kb import corrections, hcpcs_tables, store
 from kb.hcpcs_tables import HcpcsTables
 from kb.models import Release
 from loaders.errors import LoadError
-from loaders.hcpcs_record import STATE_FIELDS, HcpcsRecord
+from loaders.hcpcs_record import STATE_FIELDS
 
 SOURCES: tuple[str, ...] = (store.HCPCS_SOURCE, corrections.SOURCE)
 
-_LIST_FIELDS = frozenset(
-    name for name in STATE_FIELDS if HcpcsRecord.__annotations__[name].startswith("tuple")
-)
 _state_of_row = operator.itemgetter(*STATE_FIELDS)
 
 
@@ -113,8 +112,8 @@ def _check_publication_dates(release: Release, order: list[Release], where: str)
 
 
 def _stored_contents(stored: HcpcsTables, releases: list[Release]) -> dict[int, object]:
-    """What each stored file holds, as it was first given: a release's records (with their
-    states), or a corrections document."""
+    """What each stored file holds: a release's records (``StoredRecord``, with their states), or a
+    corrections document as it was given."""
     records = _stored_records(stored)
     outcomes = stored.stored_corrections()
     contents: dict[int, object] = {}
@@ -126,24 +125,26 @@ def _stored_contents(stored: HcpcsTables, releases: list[Release]) -> dict[int, 
     return contents
 
 
-def _stored_records(stored: HcpcsTables) -> dict[int, tuple[list[HcpcsRecord], list[tuple]]]:
+#: A stored release's record as applying it again reads it: what its listing says, and the dates
+#: of the state its version holds (the rest of the state comes with it, in ``version_state`` form).
+StoredRecord = collections.namedtuple(
+    "StoredRecord", "code kind action_code action_effective_date sequence_number source_line added_date termination_date"
+)
+
+
+def _stored_records(stored: HcpcsTables) -> dict[int, tuple[list[StoredRecord], list[tuple]]]:
     """The records of every stored HCPCS release, by release id, in the order of the file, with
     their states: each listing with the state of the version it shows (equal to the record's)."""
     codes = {code_id: code for code, code_id in stored.code_ids.items()}
-    typed_states: dict[int, tuple[dict, tuple]] = {}
-    by_release: dict[int, tuple[list[HcpcsRecord], list[tuple]]] = {}
+    states_of: dict[int, tuple] = {}
+    by_release: dict[int, tuple[list[StoredRecord], list[tuple]]] = {}
     for release_id, rows in stored.stored_listings().items():
         records, states = by_release[release_id] = ([], [])
         for _, code_id, version_id, action_code, action_effective_date, sequence_number, source_line in rows:
-            if version_id not in typed_states:
-                state = _state_of_row(stored.versions[version_id])
-                fields = dict(zip(STATE_FIELDS, state))
-                for name in _LIST_FIELDS:
-                    fields[name] = tuple(fields[name].split(store.LIST_SEPARATOR)) if fields[name] else ()
-                typed_states[version_id] = (fields, state)
-            fields, state = typed_states[version_id]
-            records.append(HcpcsRecord(code=codes[code_id], kind=stored.code_kinds[code_id], sequence_number=sequence_number,
-                                       action_code=action_code, action_effective_date=action_effective_date,
-                                       source_line=source_line, **fields))
-            states.append(state)
+            version = stored.versions[version_id]
+            if version_id not in states_of:
+                states_of[version_id] = _state_of_row(version)
+            records.append(StoredRecord(codes[code_id], stored.code_kinds[code_id], action_code, action_effective_date,
+                                        sequence_number, source_line, version["added_date"], version["termination_date"]))
+            states.append(states_of[version_id])
     return by_release
