@@ -15,7 +15,8 @@ date and a later knowledge date. So nothing is overwritten here. Applying an eve
 
 The document becomes a ``release`` row: source ``hcpcs-corrections``, label ``2018 corrections V2``,
 effective date January 1 of the corrected release's year, published date the document's knowledge
-date with its basis. One zip holds several versions, so a version's identity is
+date with its basis (a document read from a file of its own has none: it is taken as known from
+its effective date, as an HCPCS release without a publication date is, and the basis says so). One zip holds several versions, so a version's identity is
 ``sha256(zip sha256 + "!" + member)`` (``correction_identity``); a document read from a file of its
 own keeps the file's sha256. Storing a document a second time finds that identity and changes
 nothing.
@@ -95,7 +96,8 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from kb.diff import Change, Provenance, diff_hcpcs
-from kb.models import HcpcsCode, HcpcsCorrection, HcpcsListing, HcpcsVersion, Release
+from kb.hcpcs_tables import HcpcsTables
+from kb.models import HcpcsCode, HcpcsCorrection, HcpcsVersion, Release
 from kb.store import LIST_SEPARATOR, FileIdentity, add_release, find_release, reapplied_note
 from loaders.errors import LoadError
 from loaders.hcpcs_corrections import CorrectionDocument, CorrectionEvent, FieldChange
@@ -196,6 +198,12 @@ def store_hcpcs_corrections(
     existing = find_release(session, SOURCE, version_identity.sha256)
     if existing is not None:
         return CorrectionSummary(release=existing, already_loaded=True)
+    if document.knowledge_date is None:  # as kb.store does for an HCPCS release without a date
+        document = dataclasses.replace(
+            document, knowledge_date=date(document.release_year, 1, 1),
+            knowledge_date_basis=f"{document.knowledge_date_basis}; taken as known from its effective date, "
+                                 "the corrected release's",
+        )
 
     where = _where(document)
     title_row = _title_row(document)
@@ -227,9 +235,10 @@ def store_hcpcs_corrections(
 
 
 def apply_corrections(
-    session: Session, release: Release, document: CorrectionDocument, before: list[Release]
+    tables: HcpcsTables, release: Release, document: CorrectionDocument, before: list[Release]
 ) -> CorrectionSummary:
-    """Apply a stored corrections document after the HCPCS files ``before`` it (publication order).
+    """Apply a stored corrections document after the HCPCS files ``before`` it (publication order),
+    in ``tables`` (``kb.hcpcs_tables``: the caller writes them).
 
     The corrected release and the earlier versions of the corrections must be among them; when
     one is not, every row is recorded ``not applied`` with what it waits for.
@@ -245,32 +254,28 @@ def apply_corrections(
     else:
         waiting = None
     if waiting is None:
-        applier = _Applier(session, document, release, corrected, _where(document), before)
+        applier = _Applier(tables, document, release, corrected, _where(document), before)
         outcomes = tuple(applier.apply(event) for event in document.events)
     else:
         applier = None
         outcomes = tuple(CorrectionOutcome(e.code, e.kind, e.source_row, e.effective_date, NOT_APPLIED, waiting, None)
                          for e in document.events)
-    if outcomes:
-        session.execute(
-            sa.insert(HcpcsCorrection),
-            [
-                {
-                    "release_id": release.id,
-                    "code": outcome.code,
-                    "kind": outcome.kind,
-                    "action_text": event.action_text,
-                    "source_row": outcome.source_row,
-                    "effective_date": outcome.effective_date,
-                    "outcome": outcome.outcome,
-                    "reason": outcome.reason[:400],
-                    "version_id": outcome.version_id,
-                    "changes": encode_changes(event.changes),
-                    "revert_to_year": event.revert_to_year,
-                }
-                for event, outcome in zip(document.events, outcomes)
-            ],
-        )
+    tables.add_corrections(release.id, [
+        {
+            "release_id": release.id,
+            "code": outcome.code,
+            "kind": outcome.kind,
+            "action_text": event.action_text,
+            "source_row": outcome.source_row,
+            "effective_date": outcome.effective_date,
+            "outcome": outcome.outcome,
+            "reason": outcome.reason[:400],
+            "version_id": outcome.version_id,
+            "changes": encode_changes(event.changes),
+            "revert_to_year": event.revert_to_year,
+        }
+        for event, outcome in zip(document.events, outcomes)
+    ])
     return CorrectionSummary(
         release=release,
         already_loaded=False,
@@ -283,20 +288,18 @@ def apply_corrections(
     )
 
 
-def stored_document(session: Session, release: Release) -> CorrectionDocument:
-    """A stored corrections document as ``read_corrections`` gave it (events from its rows)."""
-    rows = session.execute(
-        sa.select(HcpcsCorrection).where(HcpcsCorrection.release_id == release.id).order_by(HcpcsCorrection.id)
-    ).scalars().all()
+def stored_document(release: Release, rows: list) -> CorrectionDocument:
+    """A stored corrections document as ``read_corrections`` gave it, from its stored rows (in
+    the order they were stored: ``hcpcs_correction`` rows or their mappings)."""
     name = f"{release.file_name}!{release.member}" if release.member else release.file_name
-    if any(row.changes is None for row in rows):
+    if any(row["changes"] is None for row in rows):
         raise LoadError(name, "this corrections document was stored by an earlier hhkb that did not keep its "
                               "changes, so it cannot be applied again in publication order: load the HCPCS files "
                               "into a fresh database", field="changes")
     events = tuple(
-        CorrectionEvent(code=row.code, action_text=row.action_text, kind=row.kind, changes=decode_changes(row.changes),
-                        effective_date=row.effective_date, source_row=row.source_row,
-                        revert_to_year=row.revert_to_year)
+        CorrectionEvent(code=row["code"], action_text=row["action_text"], kind=row["kind"],
+                        changes=decode_changes(row["changes"]), effective_date=row["effective_date"],
+                        source_row=row["source_row"], revert_to_year=row["revert_to_year"])
         for row in rows
     )
     return CorrectionDocument(path=release.file_name, member=release.member, release_year=release.effective_date.year,
@@ -395,11 +398,11 @@ def _column(value):
 
 
 class _Applier:
-    """Applies the events of one document, one at a time, in the caller's session."""
+    """Applies the events of one document, one at a time, to the tables in memory."""
 
-    def __init__(self, session: Session, document: CorrectionDocument, release: Release, corrected: Release,
+    def __init__(self, tables: HcpcsTables, document: CorrectionDocument, release: Release, corrected: Release,
                  where: str, before: list[Release]):
-        self.session = session
+        self.tables = tables
         self.document = document
         self.release = release
         self.corrected = corrected
@@ -413,67 +416,49 @@ class _Applier:
             r.id for r in before if r.source == SOURCE and r.effective_date == release.effective_date
         } | {release.id}
         #: Codes whose record an applied delete of this year's corrections took out of the release.
-        self.deleted = set(session.execute(
-            sa.select(HcpcsCorrection.code).where(
-                HcpcsCorrection.release_id.in_(self.correction_release_ids),
-                HcpcsCorrection.kind == "delete",
-                HcpcsCorrection.outcome == APPLIED,
-            )
-        ).scalars())
+        self.deleted = {
+            row["code"] for row in tables.corrections(self.correction_release_ids - {release.id})
+            if row["kind"] == "delete" and row["outcome"] == APPLIED
+        }
 
     # -- lookups
 
     def code_id(self, code: str) -> int | None:
-        return self.session.execute(sa.select(HcpcsCode.id).where(HcpcsCode.code == code)).scalar_one_or_none()
+        return self.tables.code_ids.get(code)
 
     def current(self, code_id: int) -> list:
         """The code's versions still known, in effective order."""
-        return list(
-            self.session.execute(
-                sa.select(_VERSION)
-                .where(_VERSION.c.code_id == code_id, _VERSION.c.known_to.is_(None))
-                .order_by(_VERSION.c.effective_from, _VERSION.c.known_from, _VERSION.c.id)
-            ).mappings()
-        )
+        return self.tables.known_versions(code_id)
 
     def listed(self, release_id: int, code_id: int):
-        return self.session.execute(
-            sa.select(_VERSION)
-            .join(HcpcsListing, HcpcsListing.version_id == _VERSION.c.id)
-            .where(HcpcsListing.release_id == release_id, HcpcsListing.code_id == code_id)
-        ).mappings().one_or_none()
+        listing = self.tables.listing(release_id, code_id)
+        return None if listing is None else self.tables.versions[listing[2]]
 
     def made_by_corrections(self, versions) -> list:
         return [v for v in versions if v["first_release_id"] in self.correction_release_ids]
 
     def ever_made_by_corrections(self, code_id: int) -> bool:
-        return self.session.execute(
-            sa.select(sa.func.count())
-            .select_from(_VERSION)
-            .where(_VERSION.c.code_id == code_id, _VERSION.c.first_release_id.in_(self.correction_release_ids))
-        ).scalar_one() > 0
+        return any(v["first_release_id"] in self.correction_release_ids
+                   for v in self.tables.versions_of.get(code_id, ()))
 
     # -- writing
 
     def supersede(self, version) -> None:
-        self.session.execute(_VERSION.update().where(_VERSION.c.id == version["id"]).values(known_to=self.known))
+        self.tables.end_version(version["id"], known_to=self.known)
         self.superseded_versions += 1
 
     def insert(self, code_id: int, values: dict, effective_from: date, effective_to: date | None,
                effective_to_known_from: date | None) -> int:
-        version_id = self.session.execute(
-            sa.insert(_VERSION).returning(_VERSION.c.id),
-            {
-                "code_id": code_id,
-                "effective_from": effective_from,
-                "effective_to": effective_to,
-                "effective_to_known_from": effective_to_known_from,
-                "known_from": self.known,
-                "known_to": None,
-                "first_release_id": self.release.id,
-                **values,
-            },
-        ).scalar_one()
+        version_id = self.tables.add_version(
+            code_id=code_id,
+            effective_from=effective_from,
+            effective_to=effective_to,
+            effective_to_known_from=effective_to_known_from,
+            known_from=self.known,
+            known_to=None,
+            first_release_id=self.release.id,
+            **values,
+        )
         self.new_versions += 1
         return version_id
 
@@ -567,9 +552,7 @@ class _Applier:
     def add(self, event: CorrectionEvent, code_id: int | None, restored: dict) -> CorrectionOutcome:
         if code_id is None:
             kind = "modifier" if len(event.code) == 2 else "procedure"
-            code_id = self.session.execute(
-                sa.insert(HcpcsCode).returning(HcpcsCode.id), {"code": event.code, "kind": kind}
-            ).scalar_one()
+            code_id = self.tables.add_code(event.code, kind)
             self.new_codes += 1
         values = self.changed_values(event, _blank_state(), restored)
         end = _day_after(values["termination_date"])

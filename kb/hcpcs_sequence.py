@@ -12,29 +12,29 @@ release, a release after its corrections, version 1 after version 2) is slotted 
 transaction, the derived HCPCS tables (codes, versions, listings, correction outcomes) are emptied
 and every stored file is applied again, in order, from what the knowledge base keeps of it: a
 release's records from its listings and the versions they show, a corrections document's rows
-with their field changes. The result is the one loading the files in publication order gives;
-only row ids differ.
+with their field changes. The stored files are read once, applied in memory
+(``kb.hcpcs_tables``) and the result written once. The result is the one loading the files in
+publication order gives; only row ids differ.
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
-from datetime import date
+import operator
 
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from kb import corrections, store
-from kb.models import HcpcsCode, HcpcsCorrection, HcpcsListing, HcpcsVersion, Release
+from kb import corrections, hcpcs_tables, store
+from kb.hcpcs_tables import HcpcsTables
+from kb.models import Release
 from loaders.errors import LoadError
-from loaders.hcpcs_record import STATE_FIELDS, HcpcsRecord
+from loaders.hcpcs_record import STATE_FIELDS
 
 SOURCES: tuple[str, ...] = (store.HCPCS_SOURCE, corrections.SOURCE)
 
-_LIST_FIELDS = frozenset(
-    name for name in STATE_FIELDS if HcpcsRecord.__annotations__[name].startswith("tuple")
-)
-_DATE_FIELDS = frozenset(name for name in STATE_FIELDS if HcpcsRecord.__annotations__[name].startswith("date"))
+_state_of_row = operator.itemgetter(*STATE_FIELDS)
 
 
 def order_key(release: Release) -> tuple:
@@ -63,28 +63,34 @@ def place(session: Session, release: Release, content, *, where: str):
     order = sequence(session)
     position = order.index(release)
     _check_publication_dates(release, order, where)
+    effective = {r.id: r.effective_date for r in order}
+    new_content = (content, None) if release.source == store.HCPCS_SOURCE else content
     if position == len(order) - 1:
-        return _apply(session, release, (content, None) if release.source == store.HCPCS_SOURCE else content,
-                      order[:position], where=where)
-    contents = _stored_contents(session, [r for r in order if r is not release])
-    contents[release.id] = (content, None) if release.source == store.HCPCS_SOURCE else content
-    _clear(session)
+        tables = HcpcsTables.read(session, effective)
+        summary = _apply(tables, release, new_content, order[:position], where=where)
+        tables.write(session)
+        return summary
+    contents = _stored_contents(HcpcsTables.read(session, effective), [r for r in order if r is not release])
+    contents[release.id] = new_content
+    hcpcs_tables.clear(session)
+    tables = HcpcsTables.empty(effective)
     summary = None
     for index, each in enumerate(order):
-        applied = _apply(session, each, contents[each.id], order[:index], where=where if each is release else None)
+        applied = _apply(tables, each, contents[each.id], order[:index], where=where if each is release else None)
         if each is release:
             summary = applied
+    tables.write(session)
     return dataclasses.replace(summary, reapplied=len(order) - 1 - position)
 
 
-def _apply(session: Session, release: Release, content, before: list[Release], *, where: str | None = None):
+def _apply(tables: HcpcsTables, release: Release, content, before: list[Release], *, where: str | None = None):
     """Apply one file after ``before``; ``where`` names it when it is the file being loaded (its
     records are then checked for a cut-off release)."""
     if release.source == corrections.SOURCE:
-        return corrections.apply_corrections(session, release, content, before)
+        return corrections.apply_corrections(tables, release, content, before)
     previous = next((r for r in reversed(before) if r.source == store.HCPCS_SOURCE), None)
     records, states = content
-    return store.apply_hcpcs_records(session, release, records, previous, states, checked_as=where)
+    return store.apply_hcpcs_records(tables, release, records, previous, states, checked_as=where)
 
 
 def _check_publication_dates(release: Release, order: list[Release], where: str) -> None:
@@ -105,55 +111,40 @@ def _check_publication_dates(release: Release, order: list[Release], where: str)
             )
 
 
-def _stored_contents(session: Session, releases: list[Release]) -> dict[int, object]:
-    """What each stored file holds, as it was first given: records, or a corrections document."""
-    records = _stored_records(session)
+def _stored_contents(stored: HcpcsTables, releases: list[Release]) -> dict[int, object]:
+    """What each stored file holds: a release's records (``StoredRecord``, with their states), or a
+    corrections document as it was given."""
+    records = _stored_records(stored)
+    outcomes = stored.stored_corrections()
     contents: dict[int, object] = {}
     for release in releases:
         if release.source == corrections.SOURCE:
-            contents[release.id] = corrections.stored_document(session, release)
+            contents[release.id] = corrections.stored_document(release, outcomes.get(release.id, []))
         else:
             contents[release.id] = records.get(release.id, ([], []))
     return contents
 
 
-def _stored_records(session: Session) -> dict[int, tuple[list[HcpcsRecord], list[tuple]]]:
+#: A stored release's record as applying it again reads it: what its listing says, and the dates
+#: of the state its version holds (the rest of the state comes with it, in ``version_state`` form).
+StoredRecord = collections.namedtuple(
+    "StoredRecord", "code kind action_code action_effective_date sequence_number source_line added_date termination_date"
+)
+
+
+def _stored_records(stored: HcpcsTables) -> dict[int, tuple[list[StoredRecord], list[tuple]]]:
     """The records of every stored HCPCS release, by release id, in the order of the file, with
-    their states as the driver returns them: each listing with the state of the version it shows
-    (equal to the record's state)."""
-    connection = session.connection()
-    version = HcpcsVersion.__table__
-    query = sa.select(version.c.id, *(version.c[name] for name in STATE_FIELDS))
-    compiled = query.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True})
-    raw_states = {row[0]: tuple(row[1:]) for row in connection.exec_driver_sql(str(compiled))}
-    as_date = date.fromisoformat if connection.dialect.name == "sqlite" else (lambda value: value)
-    typed_states: dict[int, dict] = {}
-    for version_id, raw in raw_states.items():
-        fields = dict(zip(STATE_FIELDS, raw))
-        for name in _LIST_FIELDS:
-            fields[name] = tuple(fields[name].split(store.LIST_SEPARATOR)) if fields[name] else ()
-        for name in _DATE_FIELDS:
-            fields[name] = as_date(fields[name]) if fields[name] is not None else None
-        typed_states[version_id] = fields
-    codes = {row[0]: (row[1], row[2]) for row in connection.execute(sa.select(HcpcsCode.id, HcpcsCode.code, HcpcsCode.kind))}
-    listing = HcpcsListing.__table__
-    rows = connection.execute(
-        sa.select(listing.c.release_id, listing.c.code_id, listing.c.version_id, listing.c.action_code,
-                  listing.c.action_effective_date, listing.c.sequence_number, listing.c.source_line)
-        .order_by(listing.c.release_id, listing.c.source_line)
-    )
-    by_release: dict[int, tuple[list[HcpcsRecord], list[tuple]]] = {}
-    for release_id, code_id, version_id, action_code, action_effective_date, sequence_number, source_line in rows:
-        code, kind = codes[code_id]
-        records, states = by_release.setdefault(release_id, ([], []))
-        records.append(HcpcsRecord(code=code, kind=kind, sequence_number=sequence_number, action_code=action_code,
-                                   action_effective_date=action_effective_date, source_line=source_line,
-                                   **typed_states[version_id]))
-        states.append(raw_states[version_id])
+    their states: each listing with the state of the version it shows (equal to the record's)."""
+    codes = {code_id: code for code, code_id in stored.code_ids.items()}
+    states_of: dict[int, tuple] = {}
+    by_release: dict[int, tuple[list[StoredRecord], list[tuple]]] = {}
+    for release_id, rows in stored.stored_listings().items():
+        records, states = by_release[release_id] = ([], [])
+        for _, code_id, version_id, action_code, action_effective_date, sequence_number, source_line in rows:
+            version = stored.versions[version_id]
+            if version_id not in states_of:
+                states_of[version_id] = _state_of_row(version)
+            records.append(StoredRecord(codes[code_id], stored.code_kinds[code_id], action_code, action_effective_date,
+                                        sequence_number, source_line, version["added_date"], version["termination_date"]))
+            states.append(states_of[version_id])
     return by_release
-
-
-def _clear(session: Session) -> None:
-    """Empty the tables derived from the HCPCS files (the release rows stay)."""
-    for model in (HcpcsCorrection, HcpcsListing, HcpcsVersion, HcpcsCode):
-        session.execute(sa.delete(model))

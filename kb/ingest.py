@@ -201,7 +201,8 @@ def load_files(
         elif kind == "hcpcs-corrections":
             for document in hcpcs_corrections.read_corrections(path):
                 corrected_release = date(document.release_year, 1, 1)
-                pending.append(((0, corrected_release, document.knowledge_date, path.name, document.version),
+                pending.append(((0, corrected_release, document.knowledge_date or corrected_release, path.name,
+                                 document.version),
                                 _corrections_step(document, identity)))
         elif kind == "catalogue":
             text = read_catalogue_text(path)

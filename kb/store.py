@@ -18,13 +18,10 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from kb.bulk import insert_rows
+from kb.hcpcs_tables import HcpcsTables
 from kb.models import (
     CatalogueDocument,
     HcpcsChangeReportRow,
-    HcpcsCode,
-    HcpcsListing,
-    HcpcsVersion,
     HhppsCaseMix,
     HhppsRevenueRate,
     HhppsRuralAddOn,
@@ -157,30 +154,12 @@ def add_release(
     return release
 
 
-def _column_value(value):
-    return LIST_SEPARATOR.join(value) if isinstance(value, tuple) else value
-
-
 _state_of = operator.attrgetter(*STATE_FIELDS)
-
-_NEW_VERSION_COLUMNS = (
-    "code_id", "effective_from", "effective_to", "known_from", "first_release_id", "action_code",
-    "action_effective_date",
-) + STATE_FIELDS
-_LISTING_COLUMNS = (
-    "release_id", "code_id", "version_id", "action_code", "action_effective_date", "sequence_number",
-    "source_line",
-)
 
 
 def version_state(record: HcpcsRecord) -> tuple:
     """The state of a record as the values of the ``hcpcs_version`` columns in STATE_FIELDS order."""
     return tuple(LIST_SEPARATOR.join(v) if type(v) is tuple else v for v in _state_of(record))
-
-
-def version_columns(record: HcpcsRecord) -> dict:
-    """The state of a record as ``hcpcs_version`` columns."""
-    return dict(zip(STATE_FIELDS, version_state(record)))
 
 
 def _first_effective_from(record: HcpcsRecord, release_effective: date) -> date:
@@ -269,44 +248,43 @@ def store_hcpcs_release(session: Session, parsed, identity: FileIdentity) -> Sto
 
 
 def apply_hcpcs_records(
-    session: Session, release: Release, records, previous: Release | None, states: list[tuple] | None = None,
+    tables: HcpcsTables, release: Release, records, previous: Release | None, states: list[tuple] | None = None,
     *, checked_as: str | None = None,
 ) -> StoreSummary:
-    """Turn the records of a stored release into versions, after the files applied before it.
+    """Turn the records of a stored release into versions, after the files applied before it, in
+    ``tables`` (``kb.hcpcs_tables``: the caller writes them).
 
     ``previous`` is the latest HCPCS release applied before this one (None for the first). A
     state that differs from a code's current version starts a new version on the record's action
     effective date (or the release's effective date) and ends the current one there; the end is
     known from the release's publication date. A file with the same effective date as the
     version's release (a re-issue) supersedes the differing versions in knowledge time instead.
-    ``states`` are the records' states as the driver returns stored ones (``comparable_state``),
-    when the caller has them already (records read back from the knowledge base). ``checked_as``
-    names the file when the records are a newly loaded file's: a release that would end far more
-    codes than any release drops is refused as cut off.
+    ``states`` are the records' states (``version_state``) when the caller has them already
+    (records read back from the knowledge base). ``checked_as`` names the file when the records
+    are a newly loaded file's: a release that would end far more codes than any release drops is
+    refused as cut off.
     """
     known = release.published_date
-    connection = session.connection()
-    code_table = HcpcsCode.__table__
-    code_ids = dict(connection.execute(sa.select(code_table.c.code, code_table.c.id)).all())
-    new_codes = [(r.code, r.kind) for r in records if r.code not in code_ids]
-    if new_codes:
-        insert_rows(connection, code_table, ("code", "kind"), new_codes)
-        code_ids = dict(connection.execute(sa.select(code_table.c.code, code_table.c.id)).all())
+    code_ids = tables.code_ids
+    new_codes = 0
+    for record in records:
+        if record.code not in code_ids:
+            tables.add_code(record.code, record.kind)
+            new_codes += 1
 
-    current = _current_versions(session)
-    dialect_name = connection.dialect.name
+    current = tables.current()
     if states is None:
-        states = [comparable_state(version_state(record), dialect_name) for record in records]
+        states = [version_state(record) for record in records]
     new_versions: list[dict] = []
-    listing: list[dict] = []
-    endings: list[dict] = []
+    listing: list[list] = []
+    endings: list[tuple[dict, date]] = []
     supersessions: list[dict] = []
     for record, state in zip(records, states):
         code_id = code_ids[record.code]
         now = current.get(code_id)
-        unchanged = now is not None and now.state == state
+        unchanged = now is not None and _state_of_row(now) == state
         listing.append(
-            [release.id, code_id, now.id if unchanged else None,
+            [release.id, code_id, now["id"] if unchanged else None,
              record.action_code, record.action_effective_date, record.sequence_number, record.source_line]
         )
         if unchanged:
@@ -315,122 +293,59 @@ def apply_hcpcs_records(
             effective_from = _first_effective_from(record, release.effective_date)
         else:
             effective_from = release.effective_date
-            if record.action_effective_date and record.action_effective_date > now.effective_from:
+            if record.action_effective_date and record.action_effective_date > now["effective_from"]:
                 effective_from = min(record.action_effective_date, release.effective_date)
-            if now.release_effective_date == release.effective_date or effective_from <= now.effective_from:
-                supersessions.append({"version_id": now.id, "known_to": known})
-                effective_from = now.effective_from
+            if (tables.release_effective[now["first_release_id"]] == release.effective_date
+                    or effective_from <= now["effective_from"]):
+                supersessions.append(now)
+                effective_from = now["effective_from"]
             else:
                 end = min(d for d in (effective_from, _day_after(record.termination_date)) if d)
-                if now.effective_to is None or now.effective_to > end:
-                    endings.append({"version_id": now.id, "effective_to": end, "effective_to_known_from": known})
+                if now["effective_to"] is None or now["effective_to"] > end:
+                    endings.append((now, end))
         effective_to = _day_after(record.termination_date)
         if effective_to is not None and effective_to < effective_from:
             effective_to = effective_from
-        new_versions.append(
-            (code_id, effective_from, effective_to, known, release.id, record.action_code,
-             record.action_effective_date) + state
-        )
+        new_versions.append(dict(
+            code_id=code_id, effective_from=effective_from, effective_to=effective_to, effective_to_known_from=None,
+            known_from=known, known_to=None, first_release_id=release.id, action_code=record.action_code,
+            action_effective_date=record.action_effective_date, **dict(zip(STATE_FIELDS, state)),
+        ))
 
     if previous is not None and release.effective_date > previous.effective_date:
         # a code the new release no longer lists, and that had no end, ends where the release begins
         listed = {code_ids[r.code] for r in records}
         unlisted = [
-            {"version_id": now.id, "effective_to": release.effective_date, "effective_to_known_from": known}
+            (now, release.effective_date)
             for code_id, now in current.items()
-            if code_id not in listed and now.effective_to is None and now.effective_from < release.effective_date
+            if code_id not in listed and now["effective_to"] is None and now["effective_from"] < release.effective_date
         ]
         if checked_as is not None:
             _refuse_cut_off_release(checked_as, records, len(unlisted),
-                                    sum(1 for now in current.values() if now.effective_to is None))
+                                    sum(1 for now in current.values() if now["effective_to"] is None))
         endings.extend(unlisted)
 
-    version_table = HcpcsVersion.__table__
-    if endings:
-        connection.execute(
-            version_table.update()
-            .where(version_table.c.id == sa.bindparam("version_id"))
-            .values(effective_to=sa.bindparam("effective_to"), effective_to_known_from=sa.bindparam("effective_to_known_from")),
-            endings,
-        )
-    if supersessions:
-        connection.execute(
-            version_table.update()
-            .where(version_table.c.id == sa.bindparam("version_id"))
-            .values(known_to=sa.bindparam("known_to")),
-            supersessions,
-        )
-    if new_versions:
-        insert_rows(connection, version_table, _NEW_VERSION_COLUMNS, new_versions)
-        new_version_ids = dict(
-            connection.execute(
-                sa.select(version_table.c.code_id, version_table.c.id).where(
-                    version_table.c.first_release_id == release.id
-                )
-            ).all()
-        )
-        for row in listing:
-            if row[2] is None:
-                row[2] = new_version_ids[row[1]]
-    insert_rows(connection, HcpcsListing.__table__, _LISTING_COLUMNS, [tuple(row) for row in listing])
+    for version, end in endings:
+        tables.end_version(version["id"], effective_to=end, effective_to_known_from=known)
+    for version in supersessions:
+        tables.end_version(version["id"], known_to=known)
+    new_version_ids = {columns["code_id"]: tables.add_version(**columns) for columns in new_versions}
+    for row in listing:
+        if row[2] is None:
+            row[2] = new_version_ids[row[1]]
+    tables.add_listings(release.id, [tuple(row) for row in listing])
     return StoreSummary(
         release=release,
         already_loaded=False,
         records=len(records),
-        new_codes=len(new_codes),
+        new_codes=new_codes,
         new_versions=len(new_versions),
         closed_versions=len(endings),
         superseded_versions=len(supersessions),
     )
 
 
-@dataclass(frozen=True)
-class _Current:
-    id: int
-    effective_from: date
-    effective_to: date | None
-    release_effective_date: date  # of the release that first showed this version
-    state: tuple
-
-
-def _current_versions(session: Session) -> dict[int, _Current]:
-    """Each code's latest version still known (``known_to`` open), by code id.
-
-    Read through the driver (thousands of rows, a few dozen columns): on SQLite the dates of the
-    state come back as their ISO text, and :func:`comparable_state` puts a record's state in the
-    same form.
-    """
-    connection = session.connection()
-    table = HcpcsVersion.__table__
-    query = (
-        sa.select(
-            table.c.code_id,
-            table.c.id,
-            table.c.effective_from,
-            table.c.effective_to,
-            Release.effective_date,
-            *(table.c[name] for name in STATE_FIELDS),
-        )
-        .join(Release, Release.id == table.c.first_release_id)
-        .where(table.c.known_to.is_(None))
-        .order_by(table.c.code_id, table.c.effective_from, table.c.id)
-    )
-    compiled = query.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True})
-    rows = connection.exec_driver_sql(str(compiled)).fetchall()
-    as_date = date.fromisoformat if connection.dialect.name == "sqlite" else (lambda value: value)
-    current: dict[int, _Current] = {}
-    for row in rows:
-        current[row[0]] = _Current(id=row[1], effective_from=as_date(row[2]),
-                                   effective_to=as_date(row[3]) if row[3] is not None else None,
-                                   release_effective_date=as_date(row[4]), state=tuple(row[5:]))
-    return current
-
-
-def comparable_state(state: tuple, dialect_name: str) -> tuple:
-    """A record's state in the form the driver returns stored states (dates as text on SQLite)."""
-    if dialect_name != "sqlite":
-        return state
-    return tuple(value.isoformat() if type(value) is date else value for value in state)
+_state_of_row = operator.itemgetter(*STATE_FIELDS)
 
 
 _HHPPS_LABELS = {

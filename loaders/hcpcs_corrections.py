@@ -31,7 +31,9 @@ only ever moves its date later. CMS re-saved the 2018 ``.prn`` copies on 2018-09
 README says nothing else changed), and the 2019 version 1 ``.xlsx`` on 2019-01-03 together with
 version 2, while its ``.prn`` is dated 2018-12-20 (its core properties say it was created that
 day). ``knowledge_date_basis`` names the member and lists the dates of all the copies. A file read
-on its own (not from a zip) is dated by its modification time, which the basis says.
+on its own (not from a zip) carries no date: its ``knowledge_date`` is None and the basis says so
+(never the file's modification time); the store then takes it as known from the effective date
+of the release it corrects, as it does for an HCPCS release file without a publication date.
 
 Event kinds (``CORRECTION_KINDS``) and what ``changes`` holds for each:
 
@@ -187,7 +189,7 @@ class CorrectionDocument:
     member: str | None
     release_year: int
     version: int
-    knowledge_date: date
+    knowledge_date: date | None
     knowledge_date_basis: str
     events: tuple[CorrectionEvent, ...]
     unapplied: tuple[tuple[int, str, str], ...]
@@ -305,9 +307,8 @@ def read_corrections(path: str | Path) -> list[CorrectionDocument]:
         raise LoadError(path, "not a HCPCS corrections document: no title naming 'HCPCS CORRECTIONS' above a CODE/ACTION header")
     if layout == "prn":
         raise LoadError(path, _PRN_REFUSAL)
-    modified = date.fromtimestamp(path.stat().st_mtime)
-    basis = f"modification time of {path.name} (a file read on its own carries no publication date)"
-    return [_read_document(str(path), None, _version_of(path.name), layout, data, modified, basis)]
+    basis = "no publication date in the file (a corrections document outside CMS's zip has no member date)"
+    return [_read_document(str(path), None, _version_of(path.name), layout, data, None, basis)]
 
 
 def is_corrections_file(path: str | Path) -> bool:
@@ -503,7 +504,7 @@ def _read_document(
     version: int,
     layout: str,
     data: bytes,
-    knowledge_date: date,
+    knowledge_date: date | None,
     knowledge_date_basis: str,
 ) -> CorrectionDocument:
     where = f"{path}!{member}" if member else path

@@ -533,3 +533,27 @@ def test_an_action_text_too_long_to_keep_is_refused(engine):
     with pytest.raises(LoadError) as error:
         store_document(engine, tiny_document(2018, 1, event("A0001", "delete"), long_event), TINY)
     assert_load_error(error, path="tiny-corrections.zip", line=9, field="ACTION", text="longer than 400 characters")
+
+
+def test_a_document_read_from_a_file_of_its_own_is_known_from_its_effective_date(engine, tmp_path):
+    """No member date and no file-system date: known from the corrected release's effective date,
+    as an HCPCS release without a publication date is, and the basis says so."""
+    from tests.test_loader_hcpcs_corrections import corrections_text
+
+    store_tiny_release(engine, 2018, tiny_record("G0151"))
+    path = tmp_path / "hcpc2018_corrections.txt"
+    path.write_text(corrections_text("G0151\tRevise Long Desc\t\t\tPhysical therapy services"))
+    os.utime(path, (1_600_000_000, 1_600_000_000))
+    [document] = read_corrections(path)
+    summary = store_document(engine, document, FileIdentity.of(path))
+    assert summary.count(APPLIED) == 1
+    assert (summary.release.published_date, summary.release.published_date_basis) == (
+        date(2018, 1, 1),
+        "no publication date in the file (a corrections document outside CMS's zip has no member date); "
+        "taken as known from its effective date, the corrected release's",
+    )
+    with Session(engine) as session:
+        history = queries.code_history(session, "G0151")
+    corrected = history.version_on(date(2018, 3, 1))
+    assert (corrected.known_from, corrected.fields["long_description"]) == (date(2018, 1, 1), "Physical therapy services")
+    assert history.version_on(date(2018, 3, 1), known_on=date(2017, 12, 31)).fields["long_description"] == "Long G0151"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import io
 import zipfile
 from datetime import date
@@ -373,13 +374,16 @@ def test_tab_separated_fixture_reads_note_rows_into_unapplied(tmp_path):
     assert document.unapplied[-1] == (6, "Note: more corrections may follow", "no code: a note, not a correction")
 
 
-def test_a_bare_text_file_is_dated_by_its_modification_time(tmp_path):
+def test_a_bare_text_file_has_no_knowledge_date_whatever_its_modification_time(tmp_path):
     path = tmp_path / "hcpc2018_corrections.txt"
     path.write_text(corrections_text("G0151\tDELETE"))
+    os.utime(path, (1_600_000_000, 1_600_000_000))  # 2020-09-13: the file system's date is not read
     [document] = read_corrections(path)
     assert document.member is None
     assert document.events[0].kind == "delete"
-    assert "modification time" in document.knowledge_date_basis
+    assert document.knowledge_date is None
+    assert document.knowledge_date_basis == (
+        "no publication date in the file (a corrections document outside CMS's zip has no member date)")
     assert is_corrections_file(path)
 
 
