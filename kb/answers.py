@@ -256,3 +256,13 @@ def review_report(found, *, watch=(), links=(), join=None, touching_only=False, 
                                title=f"Annual review {found.year}: what takes effect", watch_list=watch_list,
                                documents=documents, notes=found.notes, links=links, join=join,
                                touching_only=touching_only, pending=pending)
+
+
+def audit_csv(session) -> str:
+    """``hhkb audit`` and the admin's audit export: every event, oldest first, through the one CSV
+    writer (cells that a spreadsheet would run as formulas are neutralised)."""
+    from kb.audit import CSV_COLUMNS, events
+    from reports.safety import csv_document
+
+    return csv_document(CSV_COLUMNS, ([getattr(event, column) if column != "at" else event.at.isoformat()
+                                       for column in CSV_COLUMNS] for event in reversed(events(session))))

@@ -21,7 +21,6 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from kb.models import AuditEvent, ReviewSignOff
-from reports.safety import csv_document
 
 ACTIONS: tuple[str, ...] = ("login", "login_failed", "login_locked", "logout", "upload", "upload_refused",
                             "view_claims", "view_claim", "view_impact", "view_findings", "view_review",
@@ -51,14 +50,6 @@ def events(session: Session, *, limit: int | None = None, action: str | None = N
     if limit is not None:
         query = query.limit(limit)
     return list(session.execute(query).scalars())
-
-
-def events_csv(session: Session) -> str:
-    """Every event, oldest first, through the one CSV writer (cells that a spreadsheet would run as
-    formulas are neutralised)."""
-    rows = reversed(events(session))
-    return csv_document(CSV_COLUMNS, ([getattr(event, column) if column != "at" else event.at.isoformat()
-                                       for column in CSV_COLUMNS] for event in rows))
 
 
 @dataclass(frozen=True)

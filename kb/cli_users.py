@@ -16,6 +16,7 @@ import click
 from rich.table import Table
 
 from kb import accounts, audit
+from kb.answers import audit_csv
 from kb.cli_common import console
 from kb.database import transaction
 from reports.output import write_atomically
@@ -170,7 +171,7 @@ def audit_command(obj, out):
     Example: hhkb audit --out audit.csv
     """
     with Session(obj.engine) as session:
-        text = audit.events_csv(session)
+        text = audit_csv(session)
     write_atomically(out, text)
     echo(f"wrote {out}")
 

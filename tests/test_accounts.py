@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from kb.answers import audit_csv
 from kb import accounts, audit, database
 from kb.database import transaction
 from tests.web_support import cli
@@ -77,7 +78,7 @@ def test_the_audit_log_and_sign_offs_cannot_be_changed(engine):
     with Session(engine) as session:
         assert [(e.username, e.action) for e in audit.events(session)] == [("alice", "login")]
         assert [s.content_sha256 for s in audit.sign_offs(session, agency_id="9000000018")] == [signed.content_sha256]
-        csv_text = audit.events_csv(session)
+        csv_text = audit_csv(session)
     assert csv_text.splitlines()[0] == ",".join(audit.CSV_COLUMNS) and ",alice,login,,127.0.0.1," in csv_text
 
 

@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
 from kb import accounts, audit
+from kb.answers import audit_csv
 from kb.accounts import Account
 from kb.web import auth
 from reports.templating import environment
@@ -77,10 +78,10 @@ def router() -> APIRouter:
         return page(request, "web/audit.html.j2", events=rows, shown=AUDIT_ROWS_SHOWN)
 
     @routes.get("/admin/audit.csv")
-    def audit_csv(request: Request, account: Annotated[Account, Depends(auth.require("admin"))]):
+    def audit_export(request: Request, account: Annotated[Account, Depends(auth.require("admin"))]):
         auth.record(request, account.username, "export", detail="audit log CSV")
         with Session(request.app.state.engine) as session:
-            text = audit.events_csv(session)
+            text = audit_csv(session)
         return Response(text, media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": 'attachment; filename="hhkb-audit.csv"'})
 
