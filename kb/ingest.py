@@ -37,7 +37,8 @@ from kb.corrections import store_hcpcs_corrections
 from loaders import hcpcs, hcpcs_changes, hcpcs_corrections, hhpps
 from loaders.archives import is_zip, open_zip, read_member
 from loaders.errors import LoadError
-from regulations.catalogue import Catalogue, is_catalogue_file, parse_catalogue, read_catalogue_text
+from loaders.strict_yaml import read_text
+from regulations.catalogue import Catalogue, is_catalogue_file, parse_catalogue
 from regulations.pending import is_pending_file, parse_pending
 from regulations.scenario import is_scenario_file, parse_scenario
 
@@ -205,12 +206,12 @@ def load_files(
                                  document.version),
                                 _corrections_step(document, identity)))
         elif kind == "catalogue":
-            text = read_catalogue_text(path)
+            text = read_text(path)
             entries = parse_catalogue(text, path, check_references=False).rules
             effective = min((rule.effective for rule in entries if rule.effective), default=date.min)
             pending.append(((-1, effective, path.name), _catalogue_step(path, text, identity, catalogues)))
         elif kind in ("pending", "scenario"):
-            text = read_catalogue_text(path)
+            text = read_text(path)
             (parse_pending if kind == "pending" else parse_scenario)(text, path)  # a bad file stops the load here
             pending.append(((3, date.min, date.min, path.name), _text_step(kind, path, text, identity)))
         else:

@@ -8,7 +8,11 @@ list remembers the line it was written on, so an error can name the line.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import yaml
+
+from loaders.errors import LoadError
 
 
 class YamlMapping(dict):
@@ -66,3 +70,26 @@ def load_strict(text: str):
     """The document in ``text``; raises ``YamlKeyError`` for a repeated key, ``yaml.YAMLError`` for
     malformed YAML."""
     return yaml.load(text, Loader=StrictLoader)  # noqa: S506 - a BaseLoader subclass: text only
+
+
+def read_text(path: str | Path) -> str:
+    """A hand-written file's text, UTF-8; ``LoadError`` naming the file when it cannot be read."""
+    path = Path(path)
+    try:
+        return path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise LoadError(path, f"cannot read the file: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise LoadError(path, f"not UTF-8 text: {exc.reason} at byte {exc.start}") from exc
+
+
+def parse_document(text: str, path: str | Path):
+    """:func:`load_strict` with every failure a ``LoadError`` naming the file, the line and, for a
+    repeated key, the key."""
+    try:
+        return load_strict(text)
+    except YamlKeyError as exc:
+        raise LoadError(path, exc.message, line=exc.line, field=exc.key) from exc
+    except yaml.MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else None
+        raise LoadError(path, f"not valid YAML: {exc.problem}", line=line) from exc

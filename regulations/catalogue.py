@@ -43,10 +43,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
 
-import yaml
 
 from loaders.errors import LoadError
-from loaders.strict_yaml import YamlKeyError, YamlList, YamlMapping, load_strict
+from loaders.strict_yaml import YamlList, YamlMapping, parse_document, read_text
 
 DEFAULT_PATH = Path(__file__).with_name("hhpps_rules.yaml")
 
@@ -234,30 +233,14 @@ class Catalogue:
 def load_catalogue(path: str | Path | None = None) -> Catalogue:
     """Read and validate a catalogue file (default: the package's ``hhpps_rules.yaml``)."""
     path = Path(path) if path is not None else DEFAULT_PATH
-    return parse_catalogue(read_catalogue_text(path), path)
-
-
-def read_catalogue_text(path: Path) -> str:
-    """A catalogue file's text (UTF-8)."""
-    try:
-        return path.read_bytes().decode("utf-8")
-    except OSError as exc:
-        raise LoadError(path, f"cannot read the file: {exc.strerror}") from exc
-    except UnicodeDecodeError as exc:
-        raise LoadError(path, f"not UTF-8 text: {exc.reason} at byte {exc.start}") from exc
+    return parse_catalogue(read_text(path), path)
 
 
 def parse_catalogue(text: str, path: str | Path = "<text>", *, check_references: bool = True) -> Catalogue:
     """Read a catalogue's text. ``check_references=False`` for a file that adds to another
     catalogue: its ``corrects`` and ``supersedes`` may name entries of that catalogue, and
     :func:`merge` checks them."""
-    try:
-        document = load_strict(text)
-    except YamlKeyError as exc:
-        raise LoadError(path, exc.message, line=exc.line, field=exc.key) from exc
-    except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else None
-        raise LoadError(path, f"not valid YAML: {exc.problem}", line=line) from exc
+    document = parse_document(text, path)
     if not isinstance(document, YamlMapping):
         raise LoadError(path, "the catalogue must be a mapping with a 'regulations' list", line=1)
     _check_keys(path, document, _TOP_KEYS, "")

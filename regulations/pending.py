@@ -36,11 +36,10 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Mapping
 
-import yaml
 
 from loaders.errors import LoadError
 from regulations.catalogue import _boolean, _check_keys, _date, _optional_text, _text
-from loaders.strict_yaml import YamlKeyError, YamlList, YamlMapping, load_strict
+from loaders.strict_yaml import YamlList, YamlMapping, parse_document, read_text
 
 DEFAULT_PATH = Path(__file__).with_name("pending.yaml")
 
@@ -141,23 +140,12 @@ def merge_pending(known: tuple[PendingUpdate, ...], added: tuple[PendingUpdate, 
 
 def load_pending(path: str | Path | None = None) -> tuple[PendingUpdate, ...]:
     path = Path(path) if path is not None else DEFAULT_PATH
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except OSError as exc:
-        raise LoadError(path, f"cannot read the file: {exc.strerror}") from exc
-    except UnicodeDecodeError as exc:
-        raise LoadError(path, f"not UTF-8 text: {exc.reason} at byte {exc.start}") from exc
+    text = read_text(path)
     return parse_pending(text, path)
 
 
 def parse_pending(text: str, path: str | Path = "<text>") -> tuple[PendingUpdate, ...]:
-    try:
-        document = load_strict(text)
-    except YamlKeyError as exc:
-        raise LoadError(path, exc.message, line=exc.line, field=exc.key) from exc
-    except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else None
-        raise LoadError(path, f"not valid YAML: {exc.problem}", line=line) from exc
+    document = parse_document(text, path)
     if not isinstance(document, YamlMapping):
         raise LoadError(path, "the file must be a mapping with a 'pending' list", line=1)
     _check_keys(path, document, _TOP_KEYS, "")

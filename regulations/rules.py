@@ -37,11 +37,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Union
 
-import yaml
 
 from loaders.errors import LoadError
 from regulations.catalogue import Catalogue, load_catalogue
-from loaders.strict_yaml import YamlKeyError, YamlList, YamlMapping, load_strict
+from loaders.strict_yaml import YamlList, YamlMapping, parse_document, read_text
 
 DEFAULT_RULES_DIR = Path(__file__).with_name("rules")
 
@@ -327,12 +326,7 @@ def load_rules(folder: str | Path | None = None, *, catalogue: Catalogue | None 
 def load_rule(path: str | Path, *, catalogue: Catalogue | None = None) -> Rule:
     """Read and validate one rule file; its ``id`` must be the file's name without ``.yaml``."""
     path = Path(path)
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except OSError as exc:
-        raise LoadError(path, f"cannot read the file: {exc.strerror}") from exc
-    except UnicodeDecodeError as exc:
-        raise LoadError(path, f"not UTF-8 text: {exc.reason} at byte {exc.start}") from exc
+    text = read_text(path)
     rule = parse_rule(text, path, catalogue=catalogue)
     if rule.id != path.stem:
         raise LoadError(path, f"the rule id {rule.id!r} differs from the file name {path.stem!r}", line=1, field="id")
@@ -341,13 +335,7 @@ def load_rule(path: str | Path, *, catalogue: Catalogue | None = None) -> Rule:
 
 def parse_rule(text: str, path: str | Path = "<text>", *, catalogue: Catalogue | None = None) -> Rule:
     """Validate the text of one rule file."""
-    try:
-        document = load_strict(text)
-    except YamlKeyError as exc:
-        raise LoadError(path, exc.message, line=exc.line, field=exc.key) from exc
-    except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else None
-        raise LoadError(path, f"not valid YAML: {exc.problem}", line=line) from exc
+    document = parse_document(text, path)
     reader = _Reader(path)
     if not isinstance(document, YamlMapping):
         raise LoadError(path, "a rule file is a mapping with the keys " + ", ".join(_RULE_KEYS), line=1)

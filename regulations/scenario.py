@@ -33,7 +33,6 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Mapping
 
-import yaml
 
 from loaders.errors import LoadError
 from regulations.catalogue import (
@@ -46,7 +45,7 @@ from regulations.catalogue import (
     _read_constants,
     _text,
 )
-from loaders.strict_yaml import YamlKeyError, YamlMapping, load_strict
+from loaders.strict_yaml import YamlMapping, parse_document, read_text
 
 FOLDER = Path(__file__).with_name("scenarios")
 _TOP_KEYS = {"scenario": True}
@@ -116,23 +115,12 @@ def find_scenario(reference: str, extra: Mapping[str, str] = MappingProxyType({}
 
 def load_scenario(path: str | Path) -> Scenario:
     path = Path(path)
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except OSError as exc:
-        raise LoadError(path, f"cannot read the file: {exc.strerror}") from exc
-    except UnicodeDecodeError as exc:
-        raise LoadError(path, f"not UTF-8 text: {exc.reason} at byte {exc.start}") from exc
+    text = read_text(path)
     return parse_scenario(text, path)
 
 
 def parse_scenario(text: str, path: str | Path = "<text>") -> Scenario:
-    try:
-        document = load_strict(text)
-    except YamlKeyError as exc:
-        raise LoadError(path, exc.message, line=exc.line, field=exc.key) from exc
-    except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else None
-        raise LoadError(path, f"not valid YAML: {exc.problem}", line=line) from exc
+    document = parse_document(text, path)
     if not isinstance(document, YamlMapping):
         raise LoadError(path, "the file must be a mapping with a 'scenario' entry", line=1)
     _check_keys(path, document, _TOP_KEYS, "")
