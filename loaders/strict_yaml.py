@@ -93,3 +93,18 @@ def parse_document(text: str, path: str | Path):
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else None
         raise LoadError(path, f"not valid YAML: {exc.problem}", line=line) from exc
+
+
+def starts_with_key(path: str | Path, key: str) -> bool:
+    """Whether a file is YAML text whose first key is ``key`` (comments, blank lines and a ``---``
+    before it allowed): how a hand-written source is recognised, by its content."""
+    try:
+        with Path(path).open("rb") as stream:
+            head = stream.read(4096).decode("utf-8-sig")
+    except (OSError, UnicodeDecodeError):
+        return False
+    for line in head.splitlines():
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#") and stripped != "---":
+            return line.startswith(f"{key}:")
+    return False

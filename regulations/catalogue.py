@@ -45,7 +45,7 @@ from typing import Any, Mapping
 
 
 from loaders.errors import LoadError
-from loaders.strict_yaml import YamlList, YamlMapping, parse_document, read_text
+from loaders.strict_yaml import YamlList, YamlMapping, parse_document, read_text, starts_with_key
 
 DEFAULT_PATH = Path(__file__).with_name("hhpps_rules.yaml")
 
@@ -466,18 +466,7 @@ def _origin(rule: Regulation) -> str:
 
 def is_catalogue_file(path: Path) -> bool:
     """Whether a file looks like a catalogue: YAML text whose first key is ``regulations:``."""
-    with path.open("rb") as stream:
-        head = stream.read(4096)
-    try:
-        text = head.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return False
-    for line in text.splitlines():
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#") or stripped == "---":
-            continue
-        return line.startswith("regulations:")
-    return False
+    return starts_with_key(path, "regulations")
 
 
 def _check_keys(path: str | Path, mapping: YamlMapping, allowed: dict[str, bool], where: str) -> None:

@@ -39,7 +39,7 @@ from typing import Mapping
 
 from loaders.errors import LoadError
 from regulations.catalogue import _boolean, _check_keys, _date, _optional_text, _text
-from loaders.strict_yaml import YamlList, YamlMapping, parse_document, read_text
+from loaders.strict_yaml import YamlList, YamlMapping, parse_document, read_text, starts_with_key
 
 DEFAULT_PATH = Path(__file__).with_name("pending.yaml")
 
@@ -110,14 +110,7 @@ class PendingUpdate:
 
 def is_pending_file(path: Path) -> bool:
     """Whether a file looks like a catalogue of pending updates: YAML text whose first key is ``pending:``."""
-    try:
-        head = path.read_bytes()[:4096].decode("utf-8-sig")
-    except (OSError, UnicodeDecodeError):
-        return False
-    for line in head.splitlines():
-        if line.strip() and not line.lstrip().startswith("#") and line.strip() != "---":
-            return line.startswith("pending:")
-    return False
+    return starts_with_key(path, "pending")
 
 
 def merge_pending(known: tuple[PendingUpdate, ...], added: tuple[PendingUpdate, ...],

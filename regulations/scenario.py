@@ -45,7 +45,7 @@ from regulations.catalogue import (
     _read_constants,
     _text,
 )
-from loaders.strict_yaml import YamlMapping, parse_document, read_text
+from loaders.strict_yaml import YamlMapping, parse_document, read_text, starts_with_key
 
 FOLDER = Path(__file__).with_name("scenarios")
 _TOP_KEYS = {"scenario": True}
@@ -87,14 +87,8 @@ class Scenario:
 
 
 def is_scenario_file(path: Path) -> bool:
-    try:
-        head = path.read_bytes()[:4096].decode("utf-8-sig")
-    except (OSError, UnicodeDecodeError):
-        return False
-    for line in head.splitlines():
-        if line.strip() and not line.lstrip().startswith("#") and line.strip() != "---":
-            return line.startswith("scenario:")
-    return False
+    """Whether a file looks like a what-if scenario: YAML text whose first key is ``scenario:``."""
+    return starts_with_key(path, "scenario")
 
 
 def find_scenario(reference: str, extra: Mapping[str, str] = MappingProxyType({})) -> Scenario:
